@@ -1,0 +1,335 @@
+#include "codec.h"
+
+#include <charconv>
+
+namespace Middleman {
+
+namespace {
+
+constexpr qsizetype kEchoLimit = 64; // bytes of peer input quoted back in a reason
+
+QByteArray quoted(QByteArrayView text)
+{
+    QByteArray out = text.first(qMin(text.size(), kEchoLimit)).toByteArray();
+    for (char &c : out) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f)
+            c = '?';
+    }
+    if (text.size() > kEchoLimit)
+        out += "...";
+    return out;
+}
+
+bool validHeaderName(QByteArrayView name)
+{
+    if (name.isEmpty())
+        return false;
+    for (const char c : name) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || u == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+bool parseLength(QByteArrayView text, qsizetype *out)
+{
+    if (text.isEmpty() || text.size() > 18)
+        return false;
+    qint64 value = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || ptr != text.data() + text.size() || value < 0)
+        return false;
+    *out = static_cast<qsizetype>(value);
+    return true;
+}
+
+} // namespace
+
+bool FrameReader::readLine(QByteArrayView &line)
+{
+    if (m_pos >= m_frame.size())
+        return false;
+    qsizetype nl = m_frame.indexOf('\n', m_pos);
+    const qsizetype end = nl < 0 ? m_frame.size() : nl;
+    line = m_frame.sliced(m_pos, end - m_pos);
+    if (line.endsWith('\r'))
+        line.chop(1);
+    m_pos = nl < 0 ? m_frame.size() : nl + 1;
+    return true;
+}
+
+bool FrameReader::skipToTerminator()
+{
+    QByteArrayView line;
+    while (readLine(line)) {
+        if (line == ".")
+            return true;
+    }
+    return false;
+}
+
+FrameReader::Item FrameReader::fail(ParseError &error, int status, QByteArray reason, bool resync)
+{
+    error.status = status;
+    error.reason = std::move(reason);
+    if (!resync || !skipToTerminator())
+        m_done = true;
+    return Item::Error;
+}
+
+FrameReader::Item FrameReader::next(Message &message, ParseError &error)
+{
+    if (m_done)
+        return Item::End;
+
+    // Blank lines between messages carry nothing.
+    qsizetype start = m_pos;
+    QByteArrayView line;
+    for (;;) {
+        start = m_pos;
+        if (!readLine(line)) {
+            m_done = true;
+            return Item::End;
+        }
+        if (!line.trimmed().isEmpty())
+            break;
+    }
+    const bool commandLineEnded = m_pos <= m_frame.size() && m_frame.at(m_pos - 1) == '\n';
+
+    message = Message();
+    message.binary = m_binary;
+    error = ParseError();
+
+    // COMMAND SP TARGET (section 3). Trailing blanks are forgiven.
+    while (!line.isEmpty() && (line.back() == ' ' || line.back() == '\t'))
+        line.chop(1);
+    const qsizetype sp = line.indexOf(' ');
+    const QByteArrayView commandText = sp < 0 ? line : line.first(sp);
+    const QByteArrayView targetText = sp < 0 ? QByteArrayView() : line.sliced(sp + 1);
+    const std::optional<Command> command = commandFromName(commandText);
+    if (command) {
+        error.command = commandName(*command).toByteArray();
+        error.target = quoted(targetText);
+    }
+    if (!commandLineEnded)
+        return fail(error, 400, "message not terminated", false);
+    if (!command)
+        return fail(error, 400, "unknown command '" + quoted(commandText) + "'", true);
+    QByteArray why;
+    if (!Target::checkSyntax(targetText, m_limits.maxTargetLength, &why))
+        return fail(error, 400, why, true);
+    message.command = *command;
+    message.target = targetText.toByteArray();
+
+    // Headers until the blank line; a lone "." here ends a message without body.
+    qsizetype headerBytes = 0;
+    bool terminated = false;
+    for (;;) {
+        if (!readLine(line))
+            return fail(error, 400, "message not terminated", false);
+        if (line.isEmpty())
+            break;
+        if (line == ".") {
+            terminated = true;
+            break;
+        }
+        headerBytes += line.size() + 1;
+        if (headerBytes > m_limits.maxHeaderBytes)
+            return fail(error, 413, "header section too large", true);
+        if (message.headers.size() >= m_limits.maxHeaders)
+            return fail(error, 413, "too many headers", true);
+        const qsizetype colon = line.indexOf(':');
+        if (colon < 0)
+            return fail(error, 400, "malformed header line '" + quoted(line) + "'", true);
+        const QByteArrayView name = line.first(colon);
+        if (!validHeaderName(name))
+            return fail(error, 400, "invalid header name '" + quoted(name) + "'", true);
+        Header header{name.toByteArray(), line.sliced(colon + 1).trimmed().toByteArray()};
+        if (error.reqId.isNull() && headerNameEquals(header.name, HeaderName::ReqId))
+            error.reqId = quoted(header.value);
+        message.headers.append(std::move(header));
+    }
+
+    if (!terminated) {
+        // Content-Length: the body is exactly the next N bytes, then LF "." LF.
+        qsizetype length = -1;
+        for (const Header &h : std::as_const(message.headers)) {
+            if (!headerNameEquals(h.name, HeaderName::ContentLength))
+                continue;
+            qsizetype value = 0;
+            if (!parseLength(h.value, &value) || (length >= 0 && value != length))
+                return fail(error, 400, "invalid Content-Length", false);
+            length = value;
+        }
+        if (length >= 0) {
+            if (length > m_frame.size() - m_pos)
+                return fail(error, 400, "Content-Length runs past the end of the frame", false);
+            message.body = m_frame.sliced(m_pos, length).toByteArray();
+            m_pos += length;
+            QByteArrayView rest;
+            if (!readLine(rest) || !rest.isEmpty() || !readLine(rest) || rest != ".")
+                return fail(error, 400, "body does not end where Content-Length says", false);
+        } else {
+            // Dot-stuffed body lines until a lone ".".
+            bool first = true;
+            for (;;) {
+                if (!readLine(line))
+                    return fail(error, 400, "message not terminated", false);
+                if (line == ".")
+                    break;
+                if (line.startsWith('.'))
+                    line = line.sliced(1);
+                if (!first)
+                    message.body += '\n';
+                message.body += line;
+                first = false;
+            }
+        }
+    }
+
+    if (m_pos - start > m_limits.maxMessageSize) {
+        // Already read past its terminator: the next message starts here.
+        error.status = 413;
+        error.reason = "message too large";
+        return Item::Error;
+    }
+    if (!validateMessage(message, m_limits, &error))
+        return Item::Error;
+    return Item::Message;
+}
+
+bool validateMessage(const Message &message, const CodecLimits &limits, ParseError *error)
+{
+    auto refuse = [&](int status, QByteArray reason) {
+        if (error) {
+            error->status = status;
+            error->reason = std::move(reason);
+            error->command = commandName(message.command).toByteArray();
+            error->target = quoted(message.target);
+            error->reqId = quoted(message.header(HeaderName::ReqId));
+            if (error->reqId.isEmpty())
+                error->reqId = QByteArray();
+        }
+        return false;
+    };
+    QByteArray why;
+    switch (message.command) {
+    case Command::Pub:
+    case Command::Req:
+        if (!Target::isLiteral(message.target, limits.maxTargetLength, &why))
+            return refuse(400, why);
+        break;
+    case Command::Sub:
+    case Command::Unsub:
+    case Command::Epub:
+    case Command::Esub:
+    case Command::Ereq:
+        if (!Target::isPattern(message.target, limits.maxTargetLength, &why))
+            return refuse(400, why);
+        break;
+    case Command::Res:
+    case Command::Opt:
+        if (!Target::checkSyntax(message.target, limits.maxTargetLength, &why))
+            return refuse(400, why);
+        break;
+    case Command::Err:
+        return refuse(400, "ERR is sent by the broker only");
+    }
+    if ((message.command == Command::Req || message.command == Command::Res)
+        && message.header(HeaderName::ReqId).isEmpty()) {
+        return refuse(400, "missing ReqID header");
+    }
+    return true;
+}
+
+QByteArray serialize(const Message &message)
+{
+    const bool useLength = message.hasHeader(HeaderName::ContentLength) || message.body.contains('\r');
+    qsizetype estimate = message.target.size() + message.body.size() + 16;
+    for (const Header &h : message.headers)
+        estimate += h.name.size() + h.value.size() + 3;
+
+    QByteArray out;
+    out.reserve(estimate + (useLength ? 24 : message.body.size() / 32 + 8));
+    out += commandName(message.command);
+    out += ' ';
+    out += message.target;
+    out += '\n';
+    bool lengthWritten = false;
+    for (const Header &h : message.headers) {
+        if (headerNameEquals(h.name, HeaderName::ContentLength)) {
+            if (lengthWritten)
+                continue;
+            lengthWritten = true;
+            out += h.name;
+            out += ": ";
+            out += QByteArray::number(message.body.size());
+        } else {
+            out += h.name;
+            out += ": ";
+            out += h.value;
+        }
+        out += '\n';
+    }
+    if (useLength && !lengthWritten) {
+        out += HeaderName::ContentLength;
+        out += ": ";
+        out += QByteArray::number(message.body.size());
+        out += '\n';
+    }
+    out += '\n';
+    if (useLength) {
+        out += message.body;
+        out += "\n.\n";
+        return out;
+    }
+    if (!message.body.isEmpty()) {
+        const QByteArrayView body(message.body);
+        qsizetype pos = 0;
+        while (pos <= body.size()) {
+            qsizetype nl = body.indexOf('\n', pos);
+            if (nl < 0)
+                nl = body.size();
+            const QByteArrayView line = body.sliced(pos, nl - pos);
+            if (line.startsWith('.'))
+                out += '.'; // dot-stuffing (section 3)
+            out += line;
+            out += '\n';
+            pos = nl + 1;
+        }
+    }
+    out += ".\n";
+    return out;
+}
+
+bool parseOne(QByteArrayView frame, const CodecLimits &limits, Message *message, ParseError *error)
+{
+    FrameReader reader(frame, limits);
+    Message m;
+    ParseError e;
+    switch (reader.next(m, e)) {
+    case FrameReader::Item::Message:
+        break;
+    case FrameReader::Item::Error:
+        if (error)
+            *error = e;
+        return false;
+    case FrameReader::Item::End:
+        if (error)
+            *error = ParseError{400, "empty frame", {}, {}, {}};
+        return false;
+    }
+    Message extra;
+    if (reader.next(extra, e) != FrameReader::Item::End) {
+        if (error)
+            *error = ParseError{400, "more than one message in the frame", {}, {}, {}};
+        return false;
+    }
+    if (message)
+        *message = std::move(m);
+    return true;
+}
+
+} // namespace Middleman

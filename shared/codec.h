@@ -1,0 +1,73 @@
+#pragma once
+// Codec: parses WebSocket frames into messages and serialises messages (PROTOCOL.md section 3).
+// Plain functions and a value-type reader; no thread affinity.
+
+#include "message.h"
+#include "target.h"
+
+#include <QByteArray>
+#include <QByteArrayView>
+
+namespace Middleman {
+
+struct CodecLimits
+{
+    qsizetype maxMessageSize = 1024 * 1024; // one message, command line to terminator
+    int maxHeaders = 64;
+    qsizetype maxHeaderBytes = 16 * 1024; // header lines, line ends included
+    int maxTargetLength = Target::DefaultMaxLength;
+};
+
+// Why a message was refused; becomes an ERR (section 4.8).
+struct ParseError
+{
+    int status = 400;
+    QByteArray reason;        // one human-readable line
+    QByteArray command;       // upper-case command name when it was recognised
+    QByteArray target;        // when it was read
+    QByteArray reqId;         // when the message carried one
+};
+
+// Reads the messages of one frame in order. Errors that leave the framing intact
+// (a bad header, an unknown command, a too large message) are reported and reading
+// goes on after that message's terminator; errors that break the framing (a missing
+// terminator, a Content-Length past the end) end the frame.
+class FrameReader
+{
+public:
+    enum class Item { Message, Error, End };
+
+    FrameReader(QByteArrayView frame, const CodecLimits &limits, bool binary = false)
+        : m_frame(frame), m_limits(limits), m_binary(binary) {}
+
+    // Fills `message` or `error` and says which; End once the frame is used up.
+    Item next(Message &message, ParseError &error);
+
+private:
+    bool readLine(QByteArrayView &line);
+    bool skipToTerminator();
+    Item fail(ParseError &error, int status, QByteArray reason, bool resync);
+
+    QByteArrayView m_frame;
+    CodecLimits m_limits;
+    bool m_binary;
+    qsizetype m_pos = 0;
+    bool m_done = false;
+};
+
+// Rules beyond syntax that every command has (sections 4.2-4.5): literal PUB and REQ
+// targets, valid patterns in SUB/UNSUB and grants, ReqID on REQ and RES, ERR only
+// from the broker. FrameReader applies it to every message it returns.
+bool validateMessage(const Message &message, const CodecLimits &limits, ParseError *error);
+
+// Wire form of a message: upper-case command, headers as "Name: value", dot-stuffed
+// body, or the body as is when a Content-Length header is present (its value is set
+// to the body's size). A body that cannot survive dot-stuffing (it holds CR) gets a
+// Content-Length header added.
+QByteArray serialize(const Message &message);
+
+// Convenience for one-message frames, used by tests and tools: parses exactly one
+// message; false with `error` filled otherwise.
+bool parseOne(QByteArrayView frame, const CodecLimits &limits, Message *message, ParseError *error);
+
+} // namespace Middleman
