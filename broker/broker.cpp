@@ -1,0 +1,741 @@
+#include "broker.h"
+
+#include "logging.h"
+#include "session.h"
+
+#include <QMetaMethod>
+#include <QRandomGenerator>
+#include <QWebSocket>
+#include <QWebSocketServer>
+
+#include <algorithm>
+
+namespace Middleman {
+
+namespace {
+
+QString roleName(Role role)
+{
+    switch (role) {
+    case Role::Service: return QStringLiteral("service");
+    case Role::Client: return QStringLiteral("client");
+    case Role::None: break;
+    }
+    return QStringLiteral("unauthenticated");
+}
+
+QString describe(const Session *session)
+{
+    return QStringLiteral("%1:%2").arg(session->peerAddress().toString()).arg(session->peerPort());
+}
+
+// RFC 6455 registry: 1013 "Try Again Later"; Qt's enum stops at 1011.
+constexpr auto kCloseTryAgainLater = static_cast<QWebSocketProtocol::CloseCode>(1013);
+
+// Caps on the round-robin memory: one entry per REQ target, cleared when full.
+constexpr qsizetype kRoundRobinCapacity = 65536;
+
+} // namespace
+
+Broker::Broker(const BrokerConfig &config, QObject *parent)
+    : QObject(parent)
+    , m_config(config)
+{
+    qRegisterMetaType<PeerInfo>();
+    qRegisterMetaType<RequestInfo>();
+    for (const KeyConfig &key : m_config.serviceKeys)
+        m_keys.add(Role::Service, key);
+    for (const KeyConfig &key : m_config.clientKeys)
+        m_keys.add(Role::Client, key);
+    for (const GrantConfig &grant : m_config.grants)
+        m_grants.add(grant.kind, grant.pattern, GrantTable::Permanent);
+
+    m_clock.start();
+    m_pingTimer.setInterval(m_config.pingIntervalMs);
+    connect(&m_pingTimer, &QTimer::timeout, this, &Broker::onPingSweep);
+    m_expiryTimer.setSingleShot(true);
+    connect(&m_expiryTimer, &QTimer::timeout, this, &Broker::onExpiry);
+    m_shutdownTimer.setSingleShot(true);
+    connect(&m_shutdownTimer, &QTimer::timeout, this, [this] {
+        // Peers that did not finish the close handshake are cut off.
+        const QList<Session *> left = m_sessions.values();
+        for (Session *session : left)
+            session->abort();
+        finishShutdownIfIdle();
+    });
+}
+
+Broker::~Broker()
+{
+    // Sessions are children; make sure their signals no longer reach us.
+    for (Session *session : std::as_const(m_sessions))
+        session->disconnect(this);
+}
+
+bool Broker::listen()
+{
+    if (!m_server) {
+        m_server = new QWebSocketServer(QStringLiteral("middleman"), QWebSocketServer::NonSecureMode, this);
+        m_server->setHandshakeTimeout(m_config.handshakeTimeoutMs);
+        connect(m_server, &QWebSocketServer::newConnection, this, &Broker::onNewConnection);
+        connect(m_server, &QWebSocketServer::acceptError, this, [this](QAbstractSocket::SocketError error) {
+            qCWarning(lcBroker) << "accept error" << error << m_server->errorString();
+        });
+    }
+    if (!m_server->listen(m_config.listenAddress, m_config.port)) {
+        m_errorString = QStringLiteral("cannot listen on %1:%2: %3")
+                            .arg(m_config.listenAddress.toString())
+                            .arg(m_config.port)
+                            .arg(m_server->errorString());
+        return false;
+    }
+    m_pingTimer.start();
+    qCInfo(lcBroker).noquote() << "listening on" << serverUrl().toString();
+    return true;
+}
+
+bool Broker::isListening() const
+{
+    return m_server && m_server->isListening();
+}
+
+quint16 Broker::serverPort() const
+{
+    return m_server ? m_server->serverPort() : 0;
+}
+
+QUrl Broker::serverUrl() const
+{
+    return m_server ? m_server->serverUrl() : QUrl();
+}
+
+// --- Connections -----------------------------------------------------------
+
+void Broker::onNewConnection()
+{
+    while (m_server && m_server->hasPendingConnections()) {
+        QWebSocket *socket = m_server->nextPendingConnection();
+        if (!socket)
+            continue;
+        if (m_shuttingDown) {
+            socket->close(QWebSocketProtocol::CloseCodeGoingAway, QStringLiteral("broker shutting down"));
+            socket->deleteLater();
+            continue;
+        }
+        const quint64 id = ++m_nextId;
+        auto *session = new Session(id, socket, m_config, this);
+        connect(session, &Session::frameReceived, this, &Broker::onFrame);
+        connect(session, &Session::disconnected, this, &Broker::onDisconnected);
+        connect(session, &Session::queueOverflow, this, [this](quint64 sid) {
+            // Section 5: a slow consumer is closed; nobody else waits for it.
+            if (Session *s = m_sessions.value(sid)) {
+                qCInfo(lcSession).noquote() << "peer" << sid << "closed as slow consumer with"
+                                            << s->bytesQueued() << "bytes queued";
+                closeSession(s, kCloseTryAgainLater,
+                             QStringLiteral("slow consumer: outbound queue over %1 bytes")
+                                 .arg(m_config.outboundQueueBytes),
+                             &m_stats.slowConsumersClosed);
+            }
+        });
+        connect(session, &Session::handshakeTimedOut, this, [this](quint64 sid) {
+            if (Session *s = m_sessions.value(sid)) {
+                qCInfo(lcSession).noquote() << "peer" << sid << "from" << describe(s) << "sent no key in time";
+                closeSession(s, QWebSocketProtocol::CloseCodePolicyViolated,
+                             QStringLiteral("no API key within the handshake timeout"), &m_stats.handshakeTimeouts);
+            }
+        });
+        m_sessions.insert(id, session);
+        ++m_stats.connectionsAccepted;
+        qCDebug(lcSession).noquote() << "peer" << id << "upgraded from" << describe(session);
+    }
+}
+
+void Broker::handleKey(Session *session, const QByteArray &frame)
+{
+    // Section 2: the whole first frame is the key; surrounding white space ignored.
+    const std::optional<KeyStore::Match> match = m_keys.lookup(frame);
+    if (!match) {
+        qCInfo(lcSession).noquote() << "peer" << session->id() << "from" << describe(session)
+                                    << "refused: invalid key";
+        closeSession(session, QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("invalid API key"),
+                     &m_stats.keysRefused);
+        return;
+    }
+    const QByteArray clientId = newClientId();
+    m_clientIds.insert(clientId, session->id());
+    session->accept(match->role, match->name, clientId);
+    ++m_stats.handshakesCompleted;
+    qCInfo(lcSession).noquote() << "peer" << session->id() << "connected from" << describe(session) << "as"
+                                << roleName(match->role) << QLatin1Char('\'') + match->name + QLatin1Char('\'');
+    Q_EMIT peerConnected(peerInfo(session));
+}
+
+QByteArray Broker::newClientId()
+{
+    // Section 4.7: unique for the broker's lifetime and not guessable.
+    for (;;) {
+        quint64 words[2];
+        QRandomGenerator::system()->fillRange(words);
+        QByteArray id = QByteArray(reinterpret_cast<const char *>(words), sizeof(words))
+                            .toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals);
+        if (!m_clientIds.contains(id))
+            return id;
+    }
+}
+
+void Broker::onDisconnected(quint64 id)
+{
+    Session *session = m_sessions.take(id);
+    if (!session)
+        return;
+    ++m_stats.disconnects;
+    m_clientIds.remove(session->clientId());
+    if (session->role() != Role::None) {
+        m_subscriptions.removeAll(id);
+        // Section 4.3: the responder leaving answers its requests with 503; the
+        // requester leaving drops its requests silently.
+        answerRequests(m_requests.takeByResponder(id), 503, "responder disconnected",
+                       &m_stats.requestsResponderGone);
+        m_stats.requestsOrphaned += quint64(m_requests.orphan(id));
+        scheduleExpiry();
+        // Section 4.5: grants live while one granting service stays connected.
+        const QList<GrantTable::Grant> gone = m_grants.removeGranter(id);
+        bool subGrantGone = false;
+        for (const GrantTable::Grant &grant : gone) {
+            subGrantGone = subGrantGone || grant.kind == Command::Esub;
+            Q_EMIT grantRemoved(grant.kind, grant.pattern);
+        }
+        if (subGrantGone)
+            revokeUncoveredSubscriptions();
+    }
+    qCInfo(lcSession).noquote() << "peer" << id << "from" << describe(session) << "disconnected:"
+                                << int(session->closeCode()) << session->closeReason();
+    Q_EMIT peerDisconnected(id, int(session->closeCode()), session->closeReason());
+    session->disconnect(this);
+    session->deleteLater();
+    finishShutdownIfIdle();
+}
+
+void Broker::closeSession(Session *session, QWebSocketProtocol::CloseCode code, const QString &reason,
+                          quint64 *counter)
+{
+    if (session->state() == Session::State::Closing)
+        return;
+    if (counter)
+        ++*counter;
+    session->close(code, reason);
+    // A peer that never completes the close handshake (it may not be reading at
+    // all) is cut off after the grace period.
+    QTimer::singleShot(m_config.shutdownGraceMs, session, [session] { session->abort(); });
+}
+
+bool Broker::disconnectPeer(quint64 id, const QString &reason)
+{
+    Session *session = m_sessions.value(id);
+    if (!session || session->state() == Session::State::Closing)
+        return false;
+    closeSession(session, QWebSocketProtocol::CloseCodeNormal,
+                 reason.isEmpty() ? QStringLiteral("disconnected by operator") : reason, nullptr);
+    return true;
+}
+
+void Broker::onPingSweep()
+{
+    const qint64 nowMs = now();
+    const QList<Session *> sessions = m_sessions.values();
+    for (Session *session : sessions) {
+        if (!session->pingIfIdle(nowMs, m_config.pingIntervalMs, m_config.maxMissedPings)) {
+            qCInfo(lcSession).noquote() << "peer" << session->id() << "missed" << m_config.maxMissedPings
+                                        << "pongs";
+            closeSession(session, QWebSocketProtocol::CloseCodeGoingAway, QStringLiteral("ping timeout"),
+                         &m_stats.idleClosed);
+        }
+    }
+}
+
+// --- Shutdown --------------------------------------------------------------
+
+void Broker::shutdown()
+{
+    if (m_shuttingDown)
+        return;
+    m_shuttingDown = true;
+    qCInfo(lcBroker) << "shutting down with" << m_sessions.size() << "connections and" << m_requests.size()
+                     << "pending requests";
+    if (m_server)
+        m_server->close();
+    m_pingTimer.stop();
+    m_expiryTimer.stop();
+    answerRequests(m_requests.takeAll(), 503, "broker shutting down", &m_stats.requestsShutdown);
+    const QList<Session *> sessions = m_sessions.values();
+    for (Session *session : sessions)
+        closeSession(session, QWebSocketProtocol::CloseCodeGoingAway, QStringLiteral("broker shutting down"),
+                     nullptr);
+    m_shutdownTimer.start(m_config.shutdownGraceMs + 500);
+    // stopped() is emitted from the event loop even when no peer is connected.
+    QTimer::singleShot(0, this, &Broker::finishShutdownIfIdle);
+}
+
+void Broker::finishShutdownIfIdle()
+{
+    if (!m_shuttingDown || m_stopped || !m_sessions.isEmpty())
+        return;
+    m_stopped = true;
+    m_shutdownTimer.stop();
+    qCInfo(lcBroker) << "stopped";
+    Q_EMIT stopped();
+}
+
+// --- Frames ----------------------------------------------------------------
+
+Session *Broker::openSession(quint64 id) const
+{
+    Session *session = m_sessions.value(id);
+    return session && session->state() == Session::State::Open ? session : nullptr;
+}
+
+void Broker::onFrame(quint64 id, const QByteArray &frame, bool binary)
+{
+    Session *session = m_sessions.value(id);
+    if (!session)
+        return;
+    if (session->state() == Session::State::Handshaking) {
+        handleKey(session, frame);
+        return;
+    }
+    // Section 3: one frame, one or more whole messages.
+    FrameReader reader(frame, m_config.codec, binary);
+    Message message;
+    ParseError error;
+    while (session->state() == Session::State::Open) {
+        switch (reader.next(message, error)) {
+        case FrameReader::Item::Message:
+            session->countMessageIn();
+            ++m_stats.messagesIn;
+            dispatch(session, message);
+            break;
+        case FrameReader::Item::Error:
+            session->countMessageIn();
+            ++m_stats.messagesIn;
+            sendError(session, error);
+            break;
+        case FrameReader::Item::End:
+            return;
+        }
+    }
+}
+
+void Broker::dispatch(Session *session, Message &message)
+{
+    switch (message.command) {
+    case Command::Sub: return handleSub(session, message);
+    case Command::Unsub: return handleUnsub(session, message);
+    case Command::Pub: return handlePub(session, message);
+    case Command::Req: return handleReq(session, message);
+    case Command::Res: return handleRes(session, message);
+    case Command::Epub:
+    case Command::Esub:
+    case Command::Ereq: return handleGrant(session, message);
+    case Command::Opt: return handleOpt(session, message);
+    case Command::Err: break; // refused by validateMessage()
+    }
+}
+
+// --- Commands --------------------------------------------------------------
+
+void Broker::handleSub(Session *session, const Message &message)
+{
+    // Section 4.1: a client needs an ESUB grant covering the whole pattern.
+    if (session->role() == Role::Client && !m_grants.covers(Command::Esub, message.target)) {
+        sendError(session, 403, "no ESUB grant covers " + message.target, message.command, message.target,
+                  message.header(HeaderName::ReqId));
+        return;
+    }
+    switch (m_subscriptions.add(session->id(), message.target, m_config.maxSubscriptions)) {
+    case SubscriptionTable::AddResult::Added:
+        Q_EMIT subscriptionAdded(session->id(), message.target);
+        break;
+    case SubscriptionTable::AddResult::Exists:
+        break; // repeating a SUB changes nothing
+    case SubscriptionTable::AddResult::LimitReached:
+        sendError(session, 429,
+                  "subscription limit reached (" + QByteArray::number(m_config.maxSubscriptions) + ")",
+                  message.command, message.target, message.header(HeaderName::ReqId));
+        break;
+    }
+}
+
+void Broker::handleUnsub(Session *session, const Message &message)
+{
+    // Removes exactly that subscription; unknown ones are ignored, like a repeated SUB.
+    if (m_subscriptions.remove(session->id(), message.target))
+        Q_EMIT subscriptionRemoved(session->id(), message.target);
+}
+
+void Broker::handlePub(Session *session, Message &message)
+{
+    if (session->role() == Role::Client && !m_grants.allows(Command::Epub, message.target)) {
+        sendError(session, 403, "no EPUB grant for " + message.target, message.command, message.target,
+                  message.header(HeaderName::ReqId));
+        return;
+    }
+    ++m_stats.publishes;
+    const QList<quint64> ids = m_subscriptions.match(message.target);
+    if (ids.isEmpty())
+        ++m_stats.publishesUnrouted;
+
+    // Section 4.7: Client-Id is reserved; clients get the message without it and
+    // services with the sender's id. Each form is serialised once and shared.
+    message.removeHeader(HeaderName::ClientId);
+    std::optional<OutFrame> forClients;
+    std::optional<OutFrame> forServices;
+    int deliveries = 0;
+    for (const quint64 id : ids) {
+        Session *receiver = openSession(id);
+        if (!receiver)
+            continue;
+        if (receiver->role() == Role::Service) {
+            if (!forServices) {
+                Message copy = message;
+                copy.headers.append(Header{HeaderName::ClientId.toByteArray(), session->clientId()});
+                forServices = OutFrame::fromBytes(serialize(copy), message.binary);
+            }
+            deliveries += deliver(receiver, *forServices);
+        } else {
+            if (!forClients)
+                forClients = OutFrame::fromBytes(serialize(message), message.binary);
+            deliveries += deliver(receiver, *forClients);
+        }
+    }
+    if (isSignalConnected(QMetaMethod::fromSignal(&Broker::messageRouted)))
+        Q_EMIT messageRouted(session->id(), Command::Pub, message.target, deliveries);
+}
+
+void Broker::handleReq(Session *session, Message &message)
+{
+    const QByteArray reqId = message.header(HeaderName::ReqId);
+    if (session->role() == Role::Client && !m_grants.allows(Command::Ereq, message.target)) {
+        sendError(session, 403, "no EREQ grant for " + message.target, message.command, message.target, reqId);
+        return;
+    }
+    if (m_requests.pendingOf(session->id()) >= m_config.maxPendingRequests) {
+        sendError(session, 429,
+                  "pending request limit reached (" + QByteArray::number(m_config.maxPendingRequests) + ")",
+                  message.command, message.target, reqId);
+        return;
+    }
+    // Section 4.3: Timeout overrides the default, capped by configuration.
+    qint64 timeoutMs = m_config.requestTimeoutMs;
+    const QByteArray timeoutText = message.header(HeaderName::Timeout);
+    if (!timeoutText.isNull()) {
+        bool ok = false;
+        const qint64 value = timeoutText.toLongLong(&ok);
+        if (!ok || value <= 0) {
+            sendError(session, 400, "invalid Timeout '" + timeoutText.left(32) + "'", message.command,
+                      message.target, reqId);
+            return;
+        }
+        timeoutMs = qMin<qint64>(value, m_config.maxRequestTimeoutMs);
+    }
+
+    // Least outstanding first; ties in turn, per target.
+    const QList<quint64> ids = m_subscriptions.match(message.target);
+    Session *chosen = nullptr;
+    int fewest = std::numeric_limits<int>::max();
+    QList<Session *> tied;
+    for (const quint64 id : ids) {
+        Session *candidate = openSession(id);
+        if (!candidate || candidate->role() != Role::Service)
+            continue;
+        const int load = m_requests.outstanding(id);
+        if (load < fewest) {
+            fewest = load;
+            tied.clear();
+        }
+        if (load == fewest)
+            tied.append(candidate);
+    }
+    if (tied.isEmpty()) {
+        ++m_stats.requestsNoResponder;
+        sendStatus(session->id(), message.target, reqId, 503, "no responder for " + message.target);
+        return;
+    }
+    // `tied` is in id order; take the first after the one chosen last time.
+    const quint64 last = m_lastResponder.value(message.target);
+    chosen = tied.first();
+    for (Session *candidate : std::as_const(tied)) {
+        if (candidate->id() > last) {
+            chosen = candidate;
+            break;
+        }
+    }
+    if (m_lastResponder.size() >= kRoundRobinCapacity)
+        m_lastResponder.clear();
+    m_lastResponder.insert(message.target, chosen->id());
+
+    const QByteArray token =
+        m_requests.add(session->id(), reqId, chosen->id(), message.target, now(), timeoutMs);
+    ++m_stats.requests;
+    message.setHeader(HeaderName::ReqId, token);
+    message.removeHeader(HeaderName::ClientId);
+    message.headers.append(Header{HeaderName::ClientId.toByteArray(), session->clientId()});
+    deliver(chosen, OutFrame::fromBytes(serialize(message), message.binary));
+    // If the delivery failed the responder is closing: its disconnect answers 503.
+    scheduleExpiry();
+    if (isSignalConnected(QMetaMethod::fromSignal(&Broker::requestStarted))) {
+        if (const PendingRequest *pending = m_requests.find(token))
+            Q_EMIT requestStarted(requestInfo(*pending));
+    }
+    if (isSignalConnected(QMetaMethod::fromSignal(&Broker::messageRouted)))
+        Q_EMIT messageRouted(session->id(), Command::Req, message.target, 1);
+}
+
+void Broker::handleRes(Session *session, Message &message)
+{
+    const QByteArray reqId = message.header(HeaderName::ReqId);
+    if (session->role() != Role::Service) {
+        sendError(session, 403, "only services answer requests", message.command, message.target, reqId);
+        return;
+    }
+    // Section 4.4: only the connection the request went to may answer, once.
+    const PendingRequest *pending = m_requests.find(reqId);
+    if (!pending || pending->responder != session->id()) {
+        ++m_stats.responsesUnknown;
+        sendError(session, 404, "unknown request " + reqId.left(64), message.command, message.target, reqId);
+        return;
+    }
+    const PendingRequest request = *m_requests.take(reqId);
+    scheduleExpiry();
+    Session *requester = request.requester ? openSession(request.requester) : nullptr;
+    if (!requester) {
+        ++m_stats.responsesDiscarded;
+        Q_EMIT requestFinished(request.token, 0);
+        return;
+    }
+    message.setHeader(HeaderName::ReqId, request.requesterReqId);
+    message.removeHeader(HeaderName::ClientId);
+    ++m_stats.responses;
+    deliver(requester, OutFrame::fromBytes(serialize(message), message.binary));
+    bool ok = false;
+    const int status = message.header(HeaderName::Status).toInt(&ok);
+    Q_EMIT requestFinished(request.token, ok ? status : 200);
+    if (isSignalConnected(QMetaMethod::fromSignal(&Broker::messageRouted)))
+        Q_EMIT messageRouted(session->id(), Command::Res, message.target, 1);
+}
+
+void Broker::handleGrant(Session *session, const Message &message)
+{
+    // Section 4.5: grants come from services only.
+    if (session->role() != Role::Service) {
+        sendError(session, 403, "only services grant", message.command, message.target,
+                  message.header(HeaderName::ReqId));
+        return;
+    }
+    if (m_grants.add(message.command, message.target, session->id()))
+        Q_EMIT grantAdded(message.command, message.target, session->id());
+}
+
+void Broker::handleOpt(Session *session, const Message &message)
+{
+    // Section 4.9: every option is checked before any is applied.
+    std::optional<bool> batch;
+    for (const Header &header : message.headers) {
+        if (headerNameEquals(header.name, HeaderName::ReqId))
+            continue;
+        if (headerNameEquals(header.name, HeaderName::Batch)) {
+            const QByteArray value = header.value.toLower();
+            if (value != "on" && value != "off") {
+                sendError(session, 400, "Batch must be on or off", message.command, message.target,
+                          message.header(HeaderName::ReqId));
+                return;
+            }
+            batch = value == "on";
+            continue;
+        }
+        sendError(session, 400, "unknown option '" + header.name.left(64) + "'", message.command,
+                  message.target, message.header(HeaderName::ReqId));
+        return;
+    }
+    if (batch)
+        session->setBatching(*batch);
+    sendStatus(session->id(), message.target, message.header(HeaderName::ReqId), 200, QByteArray());
+}
+
+// --- Requests --------------------------------------------------------------
+
+void Broker::answerRequests(const QList<PendingRequest> &requests, int status, const QByteArray &reason,
+                            quint64 *counter)
+{
+    for (const PendingRequest &request : requests) {
+        if (request.requester != 0) {
+            ++*counter;
+            sendStatus(request.requester, request.target, request.requesterReqId, status, reason);
+        }
+        Q_EMIT requestFinished(request.token, request.requester ? status : 0);
+    }
+}
+
+void Broker::onExpiry()
+{
+    m_expiryAt = -1;
+    QList<PendingRequest> expired = m_requests.takeExpired(now());
+    for (const PendingRequest &request : std::as_const(expired)) {
+        const QByteArray reason =
+            "request timed out after " + QByteArray::number(request.deadlineMs - request.startedMs) + " ms";
+        answerRequests({request}, 504, reason, &m_stats.requestsTimedOut);
+    }
+    scheduleExpiry();
+}
+
+void Broker::scheduleExpiry()
+{
+    const std::optional<qint64> next = m_requests.nextDeadline();
+    if (!next) {
+        m_expiryTimer.stop();
+        m_expiryAt = -1;
+        return;
+    }
+    if (m_expiryAt >= 0 && m_expiryAt <= *next && m_expiryTimer.isActive())
+        return; // already due no later than needed
+    m_expiryAt = *next;
+    m_expiryTimer.start(int(qBound(qint64(0), *next - now(), qint64(std::numeric_limits<int>::max()))));
+}
+
+// --- Output ----------------------------------------------------------------
+
+bool Broker::deliver(Session *session, const OutFrame &frame)
+{
+    if (session->send(frame)) {
+        ++m_stats.messagesOut;
+        return true;
+    }
+    ++m_stats.deliveriesDropped;
+    return false;
+}
+
+void Broker::sendError(Session *session, int status, const QByteArray &reason, Command command,
+                       const QByteArray &target, const QByteArray &reqId)
+{
+    ParseError error{status, reason, commandName(command).toByteArray(), target, reqId};
+    sendError(session, error);
+}
+
+void Broker::sendError(Session *session, const ParseError &error)
+{
+    Message err;
+    err.command = Command::Err;
+    err.target = error.target.isEmpty() ? QByteArray("-") : error.target;
+    if (!Target::checkSyntax(err.target, m_config.codec.maxTargetLength))
+        err.target = "-";
+    err.headers.append(Header{HeaderName::Status.toByteArray(), QByteArray::number(error.status)});
+    if (!error.reqId.isEmpty())
+        err.headers.append(Header{HeaderName::ReqId.toByteArray(), error.reqId});
+    if (!error.command.isEmpty())
+        err.headers.append(Header{HeaderName::Command.toByteArray(), error.command});
+    err.body = error.reason;
+    ++m_stats.errorsSent;
+    deliver(session, OutFrame::fromBytes(serialize(err), false));
+}
+
+void Broker::sendStatus(quint64 id, const QByteArray &target, const QByteArray &reqId, int status,
+                        const QByteArray &reason)
+{
+    Session *session = openSession(id);
+    if (!session)
+        return;
+    Message res;
+    res.command = Command::Res;
+    res.target = target;
+    if (!reqId.isEmpty())
+        res.headers.append(Header{HeaderName::ReqId.toByteArray(), reqId});
+    res.headers.append(Header{HeaderName::Status.toByteArray(), QByteArray::number(status)});
+    res.body = reason;
+    deliver(session, OutFrame::fromBytes(serialize(res), false));
+}
+
+// --- Grants ----------------------------------------------------------------
+
+void Broker::revokeUncoveredSubscriptions()
+{
+    // Section 4.5: a client subscription no grant covers any more is removed, and
+    // the client is told with ERR 403.
+    for (Session *session : std::as_const(m_sessions)) {
+        if (session->role() != Role::Client)
+            continue;
+        const QList<QByteArray> patterns = m_subscriptions.patternsOf(session->id());
+        for (const QByteArray &pattern : patterns) {
+            if (m_grants.covers(Command::Esub, pattern))
+                continue;
+            m_subscriptions.remove(session->id(), pattern);
+            ++m_stats.subscriptionsRevoked;
+            if (session->state() == Session::State::Open)
+                sendError(session, 403, "the grant for this subscription was withdrawn", Command::Sub, pattern,
+                          QByteArray());
+            Q_EMIT subscriptionRemoved(session->id(), pattern);
+        }
+    }
+}
+
+// --- Snapshots -------------------------------------------------------------
+
+PeerInfo Broker::peerInfo(const Session *session) const
+{
+    PeerInfo info;
+    info.id = session->id();
+    info.role = session->role();
+    info.keyName = session->keyName();
+    info.clientId = session->clientId();
+    info.address = session->peerAddress();
+    info.port = session->peerPort();
+    info.connectedAt = session->connectedAt();
+    info.messagesIn = session->messagesIn();
+    info.messagesOut = session->messagesOut();
+    info.bytesIn = session->bytesIn();
+    info.bytesOut = session->bytesOut();
+    info.bytesQueued = session->bytesQueued();
+    info.subscriptions = int(m_subscriptions.countOf(session->id()));
+    info.pendingRequests = m_requests.pendingOf(session->id());
+    return info;
+}
+
+QList<PeerInfo> Broker::peers() const
+{
+    QList<PeerInfo> out;
+    out.reserve(m_sessions.size());
+    for (const Session *session : m_sessions)
+        out.append(peerInfo(session));
+    std::sort(out.begin(), out.end(), [](const PeerInfo &a, const PeerInfo &b) { return a.id < b.id; });
+    return out;
+}
+
+std::optional<PeerInfo> Broker::peer(quint64 id) const
+{
+    const Session *session = m_sessions.value(id);
+    if (!session)
+        return std::nullopt;
+    return peerInfo(session);
+}
+
+QList<QByteArray> Broker::subscriptionsOf(quint64 id) const
+{
+    return m_subscriptions.patternsOf(id);
+}
+
+RequestInfo Broker::requestInfo(const PendingRequest &request) const
+{
+    const qint64 nowMs = now();
+    return RequestInfo{request.token,      request.requesterReqId, request.target,
+                       request.requester,  request.responder,      nowMs - request.startedMs,
+                       qMax<qint64>(0, request.deadlineMs - nowMs)};
+}
+
+QList<RequestInfo> Broker::pendingRequests() const
+{
+    QList<RequestInfo> out;
+    const QList<PendingRequest> all = m_requests.all();
+    for (const PendingRequest &request : all)
+        out.append(requestInfo(request));
+    return out;
+}
+
+} // namespace Middleman

@@ -1,0 +1,151 @@
+#pragma once
+// Broker: accepts WebSocket peers and routes the middleman protocol between them
+// (PROTOCOL.md, all sections). Lives on the thread that creates it; every call and
+// signal is on that thread.
+
+#include "brokerconfig.h"
+#include "brokertypes.h"
+#include "granttable.h"
+#include "keystore.h"
+#include "requesttracker.h"
+#include "subscriptiontable.h"
+
+#include <QElapsedTimer>
+#include <QHash>
+#include <QObject>
+#include <QTimer>
+#include <QUrl>
+#include <QWebSocketProtocol>
+
+#include <optional>
+
+class QWebSocketServer;
+
+namespace Middleman {
+
+class Session;
+struct OutFrame;
+
+class Broker : public QObject
+{
+    Q_OBJECT
+public:
+    // The config should have passed BrokerConfig::validate(). No I/O happens here.
+    explicit Broker(const BrokerConfig &config, QObject *parent = nullptr);
+    ~Broker() override;
+
+    // Starts listening on config().listenAddress and port (0 picks a free port).
+    bool listen();
+    QString errorString() const { return m_errorString; }
+    bool isListening() const;
+    quint16 serverPort() const;
+    QUrl serverUrl() const;
+
+    // Graceful stop (section 1, issue notes): stop accepting, answer pending
+    // requests with 503, close every peer with 1001; stopped() follows once all
+    // peers are gone (or after config().shutdownGraceMs).
+    void shutdown();
+    bool isShuttingDown() const { return m_shuttingDown; }
+
+    const BrokerConfig &config() const { return m_config; }
+    BrokerStats stats() const { return m_stats; }
+
+    // Snapshots.
+    QList<PeerInfo> peers() const;
+    std::optional<PeerInfo> peer(quint64 id) const;
+    QList<QByteArray> subscriptionsOf(quint64 id) const;
+    QList<GrantTable::Grant> grants() const { return m_grants.all(); }
+    QList<GrantTable::Grant> grantsOf(quint64 id) const { return m_grants.grantsOf(id); }
+    QList<RequestInfo> pendingRequests() const;
+    // Connections whose WebSocket is open, in the handshake or past it.
+    qsizetype connectionCount() const { return m_sessions.size(); }
+
+    // Closes a peer with 1000 and the given reason (operator action).
+    bool disconnectPeer(quint64 id, const QString &reason);
+
+Q_SIGNALS:
+    void peerConnected(const Middleman::PeerInfo &peer);   // after MM OK
+    void peerDisconnected(quint64 id, int closeCode, const QString &reason);
+    // SUB and UNSUB, and subscriptions revoked with their grant. A disconnect
+    // removes a peer's subscriptions without a signal per pattern.
+    void subscriptionAdded(quint64 id, const QByteArray &pattern);
+    void subscriptionRemoved(quint64 id, const QByteArray &pattern);
+    // A grant made by a service (granter 0: configuration), and a grant that no
+    // connected service holds any more.
+    void grantAdded(Middleman::Command kind, const QByteArray &pattern, quint64 granter);
+    void grantRemoved(Middleman::Command kind, const QByteArray &pattern);
+    void requestStarted(const Middleman::RequestInfo &request);
+    // status: the answer's Status (200 when it has none), or 503/504 from the broker;
+    // 0 when the answer was discarded because the requester had gone.
+    void requestFinished(const QByteArray &token, int status);
+    // One routed message: who sent it, what, and how many peers it reached.
+    void messageRouted(quint64 from, Middleman::Command command, const QByteArray &target, int deliveries);
+    void stopped();
+
+private:
+    void onNewConnection();
+    void onFrame(quint64 id, const QByteArray &frame, bool binary);
+    void onDisconnected(quint64 id);
+    void onPingSweep();
+    void onExpiry();
+
+    void handleKey(Session *session, const QByteArray &frame);
+    void dispatch(Session *session, Message &message);
+    void handleSub(Session *session, const Message &message);
+    void handleUnsub(Session *session, const Message &message);
+    void handlePub(Session *session, Message &message);
+    void handleReq(Session *session, Message &message);
+    void handleRes(Session *session, Message &message);
+    void handleGrant(Session *session, const Message &message);
+    void handleOpt(Session *session, const Message &message);
+
+    // The one exit for refusals: ERR with a status and reason (section 4.8).
+    void sendError(Session *session, int status, const QByteArray &reason, Command command,
+                   const QByteArray &target, const QByteArray &reqId);
+    void sendError(Session *session, const ParseError &error);
+    // Broker-made RES with a Status (503, 504, OPT's 200).
+    void sendStatus(quint64 id, const QByteArray &target, const QByteArray &reqId, int status,
+                    const QByteArray &reason);
+    bool deliver(Session *session, const OutFrame &frame);
+    // The one exit for closes: records the reason, counts, and aborts if the peer
+    // does not finish the close handshake in time.
+    void closeSession(Session *session, QWebSocketProtocol::CloseCode code, const QString &reason,
+                      quint64 *counter);
+
+    void answerRequests(const QList<PendingRequest> &requests, int status, const QByteArray &reason,
+                        quint64 *counter);
+    void revokeUncoveredSubscriptions();
+    void scheduleExpiry();
+    QByteArray newClientId();
+    qint64 now() const { return m_clock.elapsed(); }
+    Session *openSession(quint64 id) const;
+    PeerInfo peerInfo(const Session *session) const;
+    RequestInfo requestInfo(const PendingRequest &request) const;
+    void finishShutdownIfIdle();
+
+    // Static after construction.
+    const BrokerConfig m_config;
+    KeyStore m_keys;
+
+    QWebSocketServer *m_server = nullptr;
+    QString m_errorString;
+    QHash<quint64, Session *> m_sessions;
+    QHash<QByteArray, quint64> m_clientIds; // Client-Id -> connection
+    quint64 m_nextId = 0;
+
+    SubscriptionTable m_subscriptions;
+    GrantTable m_grants;
+    RequestTracker m_requests;
+    QHash<QByteArray, quint64> m_lastResponder; // round robin among ties, per target
+
+    QElapsedTimer m_clock;
+    QTimer m_pingTimer;
+    QTimer m_expiryTimer;
+    qint64 m_expiryAt = -1;
+    QTimer m_shutdownTimer;
+    bool m_shuttingDown = false;
+    bool m_stopped = false;
+    BrokerStats m_stats;
+};
+
+} // namespace Middleman

@@ -1,0 +1,52 @@
+#include "brokerconfig.h"
+
+#include "keystore.h"
+
+namespace Middleman {
+
+bool BrokerConfig::validate(QString *error) const
+{
+    auto fail = [error](const QString &why) {
+        if (error)
+            *error = why;
+        return false;
+    };
+    auto positive = [&](qint64 value, const char *name) {
+        return value > 0 || fail(QStringLiteral("%1 must be positive").arg(QLatin1StringView(name)));
+    };
+    if (!positive(codec.maxMessageSize, "max_message_size") || !positive(codec.maxHeaders, "max_headers")
+        || !positive(codec.maxHeaderBytes, "max_header_bytes")
+        || !positive(codec.maxTargetLength, "max_target_length") || !positive(maxFrameSize, "max_frame_size")
+        || !positive(outboundQueueBytes, "outbound_queue_bytes")
+        || !positive(maxSubscriptions, "max_subscriptions")
+        || !positive(maxPendingRequests, "max_pending_requests")
+        || !positive(handshakeTimeoutMs, "handshake_timeout_ms")
+        || !positive(requestTimeoutMs, "request_timeout_ms")
+        || !positive(maxRequestTimeoutMs, "max_request_timeout_ms")
+        || !positive(pingIntervalMs, "ping_interval_ms") || !positive(maxMissedPings, "max_missed_pings")
+        || !positive(shutdownGraceMs, "shutdown_grace_ms")) {
+        return false;
+    }
+    if (maxFrameSize < codec.maxMessageSize)
+        return fail(QStringLiteral("max_frame_size must be at least max_message_size"));
+    if (requestTimeoutMs > maxRequestTimeoutMs)
+        return fail(QStringLiteral("request_timeout_ms must not exceed max_request_timeout_ms"));
+    for (const QList<KeyConfig> *keys : {&serviceKeys, &clientKeys}) {
+        for (const KeyConfig &key : *keys) {
+            QString why;
+            if (!KeyStore::checkKey(key.key, &why))
+                return fail(QStringLiteral("key '%1': %2").arg(key.name, why));
+        }
+    }
+    for (const GrantConfig &grant : grants) {
+        if (grant.kind != Command::Epub && grant.kind != Command::Esub && grant.kind != Command::Ereq)
+            return fail(QStringLiteral("grant kind must be EPUB, ESUB or EREQ"));
+        QByteArray why;
+        if (!Target::isPattern(grant.pattern, codec.maxTargetLength, &why))
+            return fail(QStringLiteral("grant '%1': %2")
+                            .arg(QString::fromUtf8(grant.pattern), QString::fromUtf8(why)));
+    }
+    return true;
+}
+
+} // namespace Middleman

@@ -1,0 +1,64 @@
+#pragma once
+// BrokerConfig: every setting and limit of the broker, with documented defaults
+// (PROTOCOL.md sections 2, 5 and 6; docs/configuration.md). A plain value.
+
+#include "codec.h"
+#include "message.h"
+
+#include <QHostAddress>
+#include <QList>
+#include <QString>
+
+namespace Middleman {
+
+enum class Role : quint8 { None, Service, Client };
+
+struct KeyConfig
+{
+    QString name;   // shown in logs and the console, never the key
+    QByteArray key; // the key itself, or "sha256:<64 hex digits>"
+};
+
+struct GrantConfig
+{
+    Command kind = Command::Esub; // Epub, Esub or Ereq
+    QByteArray pattern;
+};
+
+struct BrokerConfig
+{
+    // Where to listen (loopback by default).
+    QHostAddress listenAddress = QHostAddress(QHostAddress::LocalHost);
+    quint16 port = 8765;
+
+    QList<KeyConfig> serviceKeys;
+    QList<KeyConfig> clientKeys;
+    QList<GrantConfig> grants; // permanent grants (section 4.5)
+
+    // Section 3 and 6: message size, headers, target length.
+    CodecLimits codec;
+    // A WebSocket message may carry several protocol messages; a larger one is
+    // refused by closing with 1009. A single message over codec.maxMessageSize
+    // inside an accepted frame gets ERR 413 instead.
+    qint64 maxFrameSize = 4 * 1024 * 1024;
+
+    // Section 5: outbound queue per connection; over it the connection is closed (1013).
+    qint64 outboundQueueBytes = 8 * 1024 * 1024;
+    // Section 6.
+    int maxSubscriptions = 10000;   // per connection
+    int maxPendingRequests = 10000; // per requesting connection
+    int handshakeTimeoutMs = 10000; // for the API key after the WebSocket upgrade
+    // Section 4.3: default request timeout and the cap on a REQ's Timeout header.
+    int requestTimeoutMs = 30000;
+    int maxRequestTimeoutMs = 300000;
+    // Section 1: ping idle peers every interval; close after this many missed pongs.
+    int pingIntervalMs = 30000;
+    int maxMissedPings = 2;
+    // Graceful shutdown: how long peers get to complete the close handshake.
+    int shutdownGraceMs = 3000;
+
+    // Checks ranges and keys once at start; false with a reason otherwise.
+    bool validate(QString *error) const;
+};
+
+} // namespace Middleman

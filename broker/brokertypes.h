@@ -1,0 +1,78 @@
+#pragma once
+// Value snapshots the broker hands out in signals and getters: ids and plain data,
+// never engine pointers, so observers (the console, tests) never depend on a
+// session's lifetime.
+
+#include "brokerconfig.h"
+#include "message.h"
+
+#include <QByteArray>
+#include <QDateTime>
+#include <QHostAddress>
+#include <QMetaType>
+#include <QString>
+
+namespace Middleman {
+
+struct PeerInfo
+{
+    quint64 id = 0;
+    Role role = Role::None;
+    QString keyName;
+    QByteArray clientId; // what services see in Client-Id (section 4.7)
+    QHostAddress address;
+    quint16 port = 0;
+    QDateTime connectedAt;
+    // Counters at the time of the snapshot.
+    quint64 messagesIn = 0;
+    quint64 messagesOut = 0;
+    quint64 bytesIn = 0;
+    quint64 bytesOut = 0;
+    qint64 bytesQueued = 0;
+    int subscriptions = 0;
+    int pendingRequests = 0; // requests this peer waits for
+};
+
+struct RequestInfo
+{
+    QByteArray token;      // the broker's ReqID
+    QByteArray reqId;      // the requester's own ReqID
+    QByteArray target;
+    quint64 requester = 0; // 0 once the requester has gone
+    quint64 responder = 0;
+    qint64 ageMs = 0;
+    qint64 remainingMs = 0;
+};
+
+// Counters since start (PROTOCOL.md section 5: every drop and close is counted).
+struct BrokerStats
+{
+    quint64 connectionsAccepted = 0; // WebSocket upgrades accepted
+    quint64 handshakesCompleted = 0; // MM OK sent
+    quint64 keysRefused = 0;         // closed 1008 for a bad key
+    quint64 handshakeTimeouts = 0;   // closed 1008 for no key in time
+    quint64 slowConsumersClosed = 0; // closed 1013
+    quint64 idleClosed = 0;          // closed for missed pongs
+    quint64 disconnects = 0;         // sessions gone, for any reason
+    quint64 messagesIn = 0;          // protocol messages parsed
+    quint64 messagesOut = 0;         // protocol messages queued to peers
+    quint64 errorsSent = 0;          // ERR messages
+    quint64 publishes = 0;
+    quint64 publishesUnrouted = 0;   // PUB that matched no subscriber
+    quint64 deliveriesDropped = 0;   // deliveries refused by a full or closing queue
+    quint64 requests = 0;            // REQ routed to a responder
+    quint64 responses = 0;           // RES delivered to the requester
+    quint64 requestsNoResponder = 0; // answered 503 at once
+    quint64 requestsResponderGone = 0; // answered 503 when the responder left
+    quint64 requestsTimedOut = 0;    // answered 504
+    quint64 requestsShutdown = 0;    // answered 503 at shutdown
+    quint64 requestsOrphaned = 0;    // requester left before the answer
+    quint64 responsesDiscarded = 0;  // answers for requesters that had left
+    quint64 responsesUnknown = 0;    // RES answered with ERR 404
+    quint64 subscriptionsRevoked = 0; // removed because their last grant went
+};
+
+} // namespace Middleman
+
+Q_DECLARE_METATYPE(Middleman::PeerInfo)
+Q_DECLARE_METATYPE(Middleman::RequestInfo)

@@ -1,0 +1,267 @@
+#include "configfile.h"
+
+#include <QFile>
+
+#include <toml++/toml.h>
+
+#include <sstream>
+
+namespace Middleman {
+
+namespace {
+
+QString qs(std::string_view text)
+{
+    return QString::fromUtf8(text.data(), qsizetype(text.size()));
+}
+
+class Reader
+{
+public:
+    Reader(BrokerConfig *config, QString *logLevel) : m_config(config), m_logLevel(logLevel) {}
+
+    bool read(const toml::table &root)
+    {
+        for (const auto &[key, node] : root) {
+            const std::string_view name = key.str();
+            if (name == "listen") {
+                if (!string(node, QStringLiteral("listen"), &m_text))
+                    return false;
+                QString why;
+                if (!parseListenAddress(m_text, &m_config->listenAddress, &m_config->port, &why))
+                    return fail(QStringLiteral("listen: ") + why);
+            } else if (name == "log_level") {
+                if (!string(node, QStringLiteral("log_level"), &m_text))
+                    return false;
+                if (m_logLevel)
+                    *m_logLevel = m_text;
+            } else if (name == "service_keys" || name == "client_keys") {
+                QList<KeyConfig> *keys = name == "service_keys" ? &m_config->serviceKeys : &m_config->clientKeys;
+                if (!readKeys(node, qs(name), keys))
+                    return false;
+            } else if (name == "grants") {
+                if (!readGrants(node))
+                    return false;
+            } else if (name == "limits") {
+                if (!readLimits(node))
+                    return false;
+            } else {
+                return fail(QStringLiteral("unknown key '%1'").arg(qs(name)));
+            }
+        }
+        return true;
+    }
+
+    QString error;
+
+private:
+    bool fail(const QString &why)
+    {
+        error = why;
+        return false;
+    }
+
+    bool string(const toml::node &node, const QString &name, QString *out)
+    {
+        const auto value = node.value<std::string>();
+        if (!value)
+            return fail(QStringLiteral("%1 must be a string").arg(name));
+        *out = QString::fromStdString(*value);
+        return true;
+    }
+
+    template<typename F>
+    bool eachTable(const toml::node &node, const QString &name, F &&f)
+    {
+        const toml::array *array = node.as_array();
+        if (!array)
+            return fail(QStringLiteral("%1 must be an array of tables ([[%1]])").arg(name));
+        int index = 0;
+        for (const toml::node &item : *array) {
+            ++index;
+            const toml::table *table = item.as_table();
+            if (!table)
+                return fail(QStringLiteral("%1 entry %2 must be a table").arg(name).arg(index));
+            if (!f(*table, QStringLiteral("%1 entry %2").arg(name).arg(index)))
+                return false;
+        }
+        return true;
+    }
+
+    bool readKeys(const toml::node &node, const QString &name, QList<KeyConfig> *keys)
+    {
+        return eachTable(node, name, [&](const toml::table &table, const QString &where) {
+            KeyConfig key;
+            for (const auto &[k, v] : table) {
+                QString text;
+                if (k.str() == "name" && string(v, where + QStringLiteral(" name"), &text))
+                    key.name = text;
+                else if (k.str() == "key" && string(v, where + QStringLiteral(" key"), &text))
+                    key.key = text.toUtf8();
+                else
+                    return error.isEmpty() ? fail(QStringLiteral("%1: unknown key '%2'").arg(where, qs(k.str())))
+                                           : false;
+            }
+            if (key.key.isEmpty())
+                return fail(where + QStringLiteral(": missing key"));
+            if (key.name.isEmpty())
+                key.name = QStringLiteral("%1-%2").arg(name.chopped(5)).arg(keys->size() + 1);
+            keys->append(key);
+            return true;
+        });
+    }
+
+    bool readGrants(const toml::node &node)
+    {
+        return eachTable(node, QStringLiteral("grants"), [&](const toml::table &table, const QString &where) {
+            GrantConfig grant;
+            bool haveKind = false;
+            for (const auto &[k, v] : table) {
+                QString text;
+                if (k.str() == "kind" && string(v, where + QStringLiteral(" kind"), &text)) {
+                    const std::optional<Command> kind = commandFromName(text.toUtf8());
+                    if (!kind || (*kind != Command::Epub && *kind != Command::Esub && *kind != Command::Ereq))
+                        return fail(where + QStringLiteral(": kind must be EPUB, ESUB or EREQ"));
+                    grant.kind = *kind;
+                    haveKind = true;
+                } else if (k.str() == "pattern" && string(v, where + QStringLiteral(" pattern"), &text)) {
+                    grant.pattern = text.toUtf8();
+                } else {
+                    return error.isEmpty() ? fail(QStringLiteral("%1: unknown key '%2'").arg(where, qs(k.str())))
+                                           : false;
+                }
+            }
+            if (!haveKind || grant.pattern.isEmpty())
+                return fail(where + QStringLiteral(": needs kind and pattern"));
+            m_config->grants.append(grant);
+            return true;
+        });
+    }
+
+    bool readLimits(const toml::node &node)
+    {
+        const toml::table *table = node.as_table();
+        if (!table)
+            return fail(QStringLiteral("limits must be a table ([limits])"));
+        struct Field
+        {
+            const char *name;
+            qint64 *wide;
+            int *narrow;
+        };
+        qint64 maxMessageSize = m_config->codec.maxMessageSize;
+        qint64 maxHeaderBytes = m_config->codec.maxHeaderBytes;
+        const Field fields[] = {
+            {"max_message_size", &maxMessageSize, nullptr},
+            {"max_frame_size", &m_config->maxFrameSize, nullptr},
+            {"max_headers", nullptr, &m_config->codec.maxHeaders},
+            {"max_header_bytes", &maxHeaderBytes, nullptr},
+            {"max_target_length", nullptr, &m_config->codec.maxTargetLength},
+            {"outbound_queue_bytes", &m_config->outboundQueueBytes, nullptr},
+            {"max_subscriptions", nullptr, &m_config->maxSubscriptions},
+            {"max_pending_requests", nullptr, &m_config->maxPendingRequests},
+            {"handshake_timeout_ms", nullptr, &m_config->handshakeTimeoutMs},
+            {"request_timeout_ms", nullptr, &m_config->requestTimeoutMs},
+            {"max_request_timeout_ms", nullptr, &m_config->maxRequestTimeoutMs},
+            {"ping_interval_ms", nullptr, &m_config->pingIntervalMs},
+            {"max_missed_pings", nullptr, &m_config->maxMissedPings},
+            {"shutdown_grace_ms", nullptr, &m_config->shutdownGraceMs},
+        };
+        for (const auto &[k, v] : *table) {
+            const Field *field = nullptr;
+            for (const Field &f : fields) {
+                if (k.str() == f.name)
+                    field = &f;
+            }
+            if (!field)
+                return fail(QStringLiteral("limits: unknown key '%1'").arg(qs(k.str())));
+            const auto value = v.value<int64_t>();
+            if (!value || !v.is_integer())
+                return fail(QStringLiteral("limits.%1 must be an integer").arg(qs(k.str())));
+            if (field->wide) {
+                *field->wide = *value;
+            } else {
+                if (*value > std::numeric_limits<int>::max() || *value < std::numeric_limits<int>::min())
+                    return fail(QStringLiteral("limits.%1 is out of range").arg(qs(k.str())));
+                *field->narrow = int(*value);
+            }
+        }
+        m_config->codec.maxMessageSize = qsizetype(maxMessageSize);
+        m_config->codec.maxHeaderBytes = qsizetype(maxHeaderBytes);
+        return true;
+    }
+
+    BrokerConfig *m_config;
+    QString *m_logLevel;
+    QString m_text;
+};
+
+} // namespace
+
+bool loadConfigText(const QByteArray &text, const QString &sourceName, BrokerConfig *config, QString *logLevel,
+                    QString *error)
+{
+    toml::table root;
+    try {
+        // Debian's toml++ is built with exceptions: a parse error is thrown.
+        root = toml::parse(std::string_view(text.constData(), size_t(text.size())), sourceName.toStdString());
+    } catch (const toml::parse_error &e) {
+        if (error) {
+            *error = QStringLiteral("%1:%2:%3: %4")
+                         .arg(sourceName)
+                         .arg(e.source().begin.line)
+                         .arg(e.source().begin.column)
+                         .arg(qs(e.description()));
+        }
+        return false;
+    }
+    Reader reader(config, logLevel);
+    if (!reader.read(root)) {
+        if (error)
+            *error = sourceName + QStringLiteral(": ") + reader.error;
+        return false;
+    }
+    return true;
+}
+
+bool loadConfigFile(const QString &path, BrokerConfig *config, QString *logLevel, QString *error)
+{
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly)) {
+        if (error)
+            *error = QStringLiteral("cannot read %1: %2").arg(path, file.errorString());
+        return false;
+    }
+    return loadConfigText(file.readAll(), path, config, logLevel, error);
+}
+
+bool parseListenAddress(const QString &text, QHostAddress *address, quint16 *port, QString *error)
+{
+    auto fail = [error](const QString &why) {
+        if (error)
+            *error = why;
+        return false;
+    };
+    const qsizetype colon = text.lastIndexOf(QLatin1Char(':'));
+    if (colon <= 0)
+        return fail(QStringLiteral("expected HOST:PORT, got '%1'").arg(text));
+    QString host = text.left(colon);
+    bool ok = false;
+    const uint portValue = text.mid(colon + 1).toUInt(&ok);
+    if (!ok || portValue > 65535)
+        return fail(QStringLiteral("invalid port in '%1'").arg(text));
+    if (host.startsWith(QLatin1Char('[')) && host.endsWith(QLatin1Char(']')))
+        host = host.mid(1, host.size() - 2);
+    QHostAddress parsed;
+    if (host == QLatin1String("localhost"))
+        parsed = QHostAddress(QHostAddress::LocalHost);
+    else if (host == QLatin1String("*"))
+        parsed = QHostAddress(QHostAddress::Any);
+    else if (!parsed.setAddress(host))
+        return fail(QStringLiteral("invalid host '%1' (an IP address, localhost or *)").arg(host));
+    *address = parsed;
+    *port = quint16(portValue);
+    return true;
+}
+
+} // namespace Middleman

@@ -1,0 +1,171 @@
+#include "session.h"
+
+#include "logging.h"
+
+#include <QDeadlineTimer>
+#include <QTimer>
+#include <QWebSocket>
+
+namespace Middleman {
+
+namespace {
+
+qint64 monotonicMs()
+{
+    return QDeadlineTimer::current().deadline();
+}
+
+// Bytes a server frame of this payload takes on the wire (RFC 6455 5.2; unmasked).
+qint64 wireSize(qint64 payload)
+{
+    return payload + 2 + (payload > 125 ? 2 : 0) + (payload > 65535 ? 6 : 0);
+}
+
+} // namespace
+
+OutFrame OutFrame::fromBytes(const QByteArray &bytes, bool binary)
+{
+    OutFrame frame;
+    frame.isBinary = binary;
+    frame.size = bytes.size();
+    if (binary)
+        frame.binary = bytes;
+    else
+        frame.text = QString::fromUtf8(bytes);
+    return frame;
+}
+
+Session::Session(quint64 id, QWebSocket *socket, const BrokerConfig &config, QObject *parent)
+    : QObject(parent)
+    , m_id(id)
+    , m_socket(socket)
+    , m_queueLimit(config.outboundQueueBytes)
+    , m_peerAddress(socket->peerAddress())
+    , m_peerPort(socket->peerPort())
+    , m_connectedAt(QDateTime::currentDateTimeUtc())
+    , m_lastSeenMs(monotonicMs())
+{
+    m_socket->setParent(this);
+    m_socket->setMaxAllowedIncomingFrameSize(quint64(config.maxFrameSize));
+    m_socket->setMaxAllowedIncomingMessageSize(quint64(config.maxFrameSize));
+
+    connect(m_socket, &QWebSocket::textMessageReceived, this, &Session::onText);
+    connect(m_socket, &QWebSocket::binaryMessageReceived, this, &Session::onBinary);
+    connect(m_socket, &QWebSocket::bytesWritten, this, &Session::onBytesWritten);
+    connect(m_socket, &QWebSocket::pong, this, [this] {
+        m_lastSeenMs = monotonicMs();
+        m_missedPings = 0;
+    });
+    connect(m_socket, &QWebSocket::disconnected, this, &Session::onDisconnected);
+
+    // Section 2: the key must arrive within the handshake timeout.
+    m_handshakeTimer = new QTimer(this);
+    m_handshakeTimer->setSingleShot(true);
+    connect(m_handshakeTimer, &QTimer::timeout, this, [this] { Q_EMIT handshakeTimedOut(m_id); });
+    m_handshakeTimer->start(config.handshakeTimeoutMs);
+}
+
+Session::~Session() = default;
+
+void Session::accept(Role role, const QString &keyName, const QByteArray &clientId)
+{
+    Q_ASSERT(m_state == State::Handshaking);
+    m_role = role;
+    m_keyName = keyName;
+    m_clientId = clientId;
+    m_state = State::Open;
+    delete m_handshakeTimer;
+    m_handshakeTimer = nullptr;
+    const QString ok = QStringLiteral("MM OK");
+    m_queued += wireSize(ok.size());
+    m_socket->sendTextMessage(ok);
+}
+
+bool Session::send(const OutFrame &frame)
+{
+    if (m_state != State::Open)
+        return false;
+    const qint64 bytes = wireSize(frame.size);
+    if (m_queued + bytes > m_queueLimit) {
+        // Section 5: a slow consumer is closed; nobody else waits for it.
+        Q_EMIT queueOverflow(m_id);
+        return false;
+    }
+    m_queued += bytes;
+    ++m_messagesOut;
+    m_bytesOut += quint64(frame.size);
+    if (frame.isBinary)
+        m_socket->sendBinaryMessage(frame.binary);
+    else
+        m_socket->sendTextMessage(frame.text);
+    return true;
+}
+
+void Session::close(QWebSocketProtocol::CloseCode code, const QString &reason)
+{
+    if (m_state == State::Closing)
+        return;
+    m_state = State::Closing;
+    m_closeCode = code;
+    m_closeReason = reason;
+    delete m_handshakeTimer;
+    m_handshakeTimer = nullptr;
+    m_socket->close(code, reason);
+}
+
+void Session::abort()
+{
+    m_socket->abort();
+}
+
+bool Session::pingIfIdle(qint64 nowMs, qint64 intervalMs, int maxMissed)
+{
+    if (m_state != State::Open || nowMs - m_lastSeenMs < intervalMs)
+        return true;
+    if (m_missedPings >= maxMissed)
+        return false;
+    ++m_missedPings;
+    m_lastSeenMs = nowMs;
+    m_socket->ping();
+    return true;
+}
+
+void Session::onText(const QString &text)
+{
+    const QByteArray bytes = text.toUtf8();
+    m_bytesIn += quint64(bytes.size());
+    m_lastSeenMs = monotonicMs();
+    m_missedPings = 0;
+    if (m_state != State::Closing)
+        Q_EMIT frameReceived(m_id, bytes, false);
+}
+
+void Session::onBinary(const QByteArray &data)
+{
+    m_bytesIn += quint64(data.size());
+    m_lastSeenMs = monotonicMs();
+    m_missedPings = 0;
+    if (m_state != State::Closing)
+        Q_EMIT frameReceived(m_id, data, true);
+}
+
+void Session::onBytesWritten(qint64 bytes)
+{
+    m_queued = qMax<qint64>(0, m_queued - bytes);
+}
+
+void Session::onDisconnected()
+{
+    if (m_disconnectReported)
+        return;
+    m_disconnectReported = true;
+    if (m_state != State::Closing) {
+        // The peer closed (or the network did): record what it said.
+        m_closeCode = m_socket->closeCode();
+        m_closeReason = m_socket->closeReason();
+    }
+    m_state = State::Closing;
+    Q_EMIT disconnected(m_id);
+}
+
+} // namespace Middleman

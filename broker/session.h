@@ -1,0 +1,119 @@
+#pragma once
+// Session: one peer's WebSocket, its handshake state, counters and outbound queue
+// accounting (PROTOCOL.md sections 1, 2 and 5). Lives on the broker's thread.
+
+#include "brokerconfig.h"
+
+#include <QByteArray>
+#include <QDateTime>
+#include <QHostAddress>
+#include <QObject>
+#include <QString>
+#include <QWebSocketProtocol>
+
+class QWebSocket;
+class QTimer;
+
+namespace Middleman {
+
+// One outbound frame, serialised once and shared by every receiver (implicit sharing).
+struct OutFrame
+{
+    QString text;      // set for text frames
+    QByteArray binary; // set for binary frames
+    bool isBinary = false;
+    qint64 size = 0;   // payload bytes
+
+    static OutFrame fromBytes(const QByteArray &bytes, bool binary);
+};
+
+class Session : public QObject
+{
+    Q_OBJECT
+public:
+    enum class State { Handshaking, Open, Closing };
+
+    Session(quint64 id, QWebSocket *socket, const BrokerConfig &config, QObject *parent = nullptr);
+    ~Session() override;
+
+    quint64 id() const { return m_id; }
+    State state() const { return m_state; }
+    Role role() const { return m_role; }
+    const QString &keyName() const { return m_keyName; }
+    const QByteArray &clientId() const { return m_clientId; }
+    QHostAddress peerAddress() const { return m_peerAddress; }
+    quint16 peerPort() const { return m_peerPort; }
+    QDateTime connectedAt() const { return m_connectedAt; }
+    bool batching() const { return m_batching; }
+    void setBatching(bool on) { m_batching = on; }
+
+    // Handshake accepted (section 2): replies "MM OK" and starts routing.
+    void accept(Role role, const QString &keyName, const QByteArray &clientId);
+
+    // Queues a frame. Returns false when the connection is not open or when this
+    // frame takes its outbound queue over the limit (section 5); in the latter case
+    // queueOverflow() has been emitted and the session is closing.
+    bool send(const OutFrame &frame);
+
+    // Closes with a code and a reason; the reason is sent in the close frame.
+    void close(QWebSocketProtocol::CloseCode code, const QString &reason);
+    // Drops the TCP connection without a close handshake (shutdown fallback).
+    void abort();
+
+    // Ping sweep (section 1): returns false if the peer missed too many pongs.
+    bool pingIfIdle(qint64 nowMs, qint64 intervalMs, int maxMissed);
+
+    // Counters, for the console and the stats.
+    quint64 messagesIn() const { return m_messagesIn; }
+    quint64 messagesOut() const { return m_messagesOut; }
+    quint64 bytesIn() const { return m_bytesIn; }
+    quint64 bytesOut() const { return m_bytesOut; }
+    qint64 bytesQueued() const { return m_queued; }
+    void countMessageIn() { ++m_messagesIn; }
+
+    QWebSocketProtocol::CloseCode closeCode() const { return m_closeCode; }
+    QString closeReason() const { return m_closeReason; }
+
+Q_SIGNALS:
+    // Every WebSocket message, first the key and then protocol frames.
+    void frameReceived(quint64 id, const QByteArray &frame, bool binary);
+    void handshakeTimedOut(quint64 id);
+    void queueOverflow(quint64 id);
+    // The socket is gone; the broker forgets the session and deletes it.
+    void disconnected(quint64 id);
+
+private:
+    void onText(const QString &text);
+    void onBinary(const QByteArray &data);
+    void onBytesWritten(qint64 bytes);
+    void onDisconnected();
+
+    // Static after construction.
+    const quint64 m_id;
+    QWebSocket *const m_socket;
+    const qint64 m_queueLimit;
+    QHostAddress m_peerAddress;
+    quint16 m_peerPort = 0;
+    QDateTime m_connectedAt;
+
+    // Set once by accept().
+    Role m_role = Role::None;
+    QString m_keyName;
+    QByteArray m_clientId;
+
+    State m_state = State::Handshaking;
+    bool m_batching = false;
+    QTimer *m_handshakeTimer = nullptr;
+    qint64 m_lastSeenMs = 0;
+    int m_missedPings = 0;
+    qint64 m_queued = 0;
+    quint64 m_messagesIn = 0;
+    quint64 m_messagesOut = 0;
+    quint64 m_bytesIn = 0;
+    quint64 m_bytesOut = 0;
+    QWebSocketProtocol::CloseCode m_closeCode = QWebSocketProtocol::CloseCodeNormal;
+    QString m_closeReason;
+    bool m_disconnectReported = false;
+};
+
+} // namespace Middleman

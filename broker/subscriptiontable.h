@@ -1,0 +1,41 @@
+#pragma once
+// SubscriptionTable: who is subscribed to what (PROTOCOL.md 4.1), indexed by token
+// for delivery. Plain class; lives on the broker's thread.
+
+#include "patterntree.h"
+
+#include <QByteArray>
+#include <QHash>
+#include <QList>
+#include <QSet>
+
+namespace Middleman {
+
+class SubscriptionTable
+{
+public:
+    enum class AddResult { Added, Exists, LimitReached };
+
+    AddResult add(quint64 connection, const QByteArray &pattern, int limit);
+    bool remove(quint64 connection, const QByteArray &pattern);
+    // Removes every subscription of a connection and returns their patterns.
+    QList<QByteArray> removeAll(quint64 connection);
+
+    // Connections subscribed to a pattern matching `literal`, each once, in id order.
+    // Results are cached per target until the table changes.
+    QList<quint64> match(const QByteArray &literal) const;
+
+    QList<QByteArray> patternsOf(quint64 connection) const;
+    qsizetype countOf(quint64 connection) const;
+    // Number of (connection, pattern) pairs.
+    qsizetype size() const { return m_tree.size(); }
+
+private:
+    void invalidate() const;
+
+    PatternTree<quint64> m_tree;
+    QHash<quint64, QSet<QByteArray>> m_byConnection;
+    mutable QHash<QByteArray, QList<quint64>> m_cache;
+};
+
+} // namespace Middleman
