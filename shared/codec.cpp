@@ -195,12 +195,12 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
         error.reason = "message too large";
         return Item::Error;
     }
-    if (!validateMessage(message, m_limits, &error))
+    if (!validateMessage(message, m_limits, &error, m_direction))
         return Item::Error;
     return Item::Message;
 }
 
-bool validateMessage(const Message &message, const CodecLimits &limits, ParseError *error)
+bool validateMessage(const Message &message, const CodecLimits &limits, ParseError *error, Direction direction)
 {
     auto refuse = [&](int status, QByteArray reason) {
         if (error) {
@@ -235,7 +235,11 @@ bool validateMessage(const Message &message, const CodecLimits &limits, ParseErr
             return refuse(400, why);
         break;
     case Command::Err:
-        return refuse(400, "ERR is sent by the broker only");
+        if (direction == Direction::FromPeer)
+            return refuse(400, "ERR is sent by the broker only");
+        if (!Target::checkSyntax(message.target, limits.maxTargetLength, &why))
+            return refuse(400, why);
+        break;
     }
     if ((message.command == Command::Req || message.command == Command::Res)
         && message.header(HeaderName::ReqId).isEmpty()) {

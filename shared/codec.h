@@ -28,6 +28,9 @@ struct ParseError
     QByteArray reqId;         // when the message carried one
 };
 
+// Who wrote the frame: peers may not send ERR (section 4.8); the broker does.
+enum class Direction { FromPeer, FromBroker };
+
 // Reads the messages of one frame in order. Errors that leave the framing intact
 // (a bad header, an unknown command, a too large message) are reported and reading
 // goes on after that message's terminator; errors that break the framing (a missing
@@ -37,8 +40,9 @@ class FrameReader
 public:
     enum class Item { Message, Error, End };
 
-    FrameReader(QByteArrayView frame, const CodecLimits &limits, bool binary = false)
-        : m_frame(frame), m_limits(limits), m_binary(binary) {}
+    FrameReader(QByteArrayView frame, const CodecLimits &limits, bool binary = false,
+                Direction direction = Direction::FromPeer)
+        : m_frame(frame), m_limits(limits), m_binary(binary), m_direction(direction) {}
 
     // Fills `message` or `error` and says which; End once the frame is used up.
     Item next(Message &message, ParseError &error);
@@ -51,6 +55,7 @@ private:
     QByteArrayView m_frame;
     CodecLimits m_limits;
     bool m_binary;
+    Direction m_direction;
     qsizetype m_pos = 0;
     bool m_done = false;
 };
@@ -58,7 +63,8 @@ private:
 // Rules beyond syntax that every command has (sections 4.2-4.5): literal PUB and REQ
 // targets, valid patterns in SUB/UNSUB and grants, ReqID on REQ and RES, ERR only
 // from the broker. FrameReader applies it to every message it returns.
-bool validateMessage(const Message &message, const CodecLimits &limits, ParseError *error);
+bool validateMessage(const Message &message, const CodecLimits &limits, ParseError *error,
+                     Direction direction = Direction::FromPeer);
 
 // Wire form of a message: upper-case command, headers as "Name: value", dot-stuffed
 // body, or the body as is when a Content-Length header is present (its value is set

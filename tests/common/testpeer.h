@@ -1,0 +1,163 @@
+#pragma once
+// Test helpers: a real QWebSocket peer that speaks the protocol, a raw TCP peer
+// that can stop reading or ignore pings, and a broker on port 0. Header-only.
+
+#include "broker.h"
+#include "codec.h"
+
+#include <QSignalSpy>
+#include <QTcpSocket>
+#include <QTest>
+#include <QWebSocket>
+
+#include <functional>
+#include <memory>
+
+namespace Middleman::Testing {
+
+inline const QByteArray kServiceKey = "service-secret-1";
+inline const QByteArray kServiceKey2 = "service-secret-2";
+inline const QByteArray kClientKey = "client-secret-1";
+
+inline BrokerConfig testConfig()
+{
+    BrokerConfig config;
+    config.port = 0;
+    config.serviceKeys = {KeyConfig{QStringLiteral("svc"), kServiceKey},
+                          KeyConfig{QStringLiteral("svc2"), kServiceKey2}};
+    config.clientKeys = {KeyConfig{QStringLiteral("web"), kClientKey}};
+    return config;
+}
+
+// A broker listening on 127.0.0.1 and a free port.
+inline std::unique_ptr<Broker> startBroker(const BrokerConfig &config = testConfig())
+{
+    QString error;
+    if (!config.validate(&error))
+        qFatal("invalid test config: %s", qPrintable(error));
+    auto broker = std::make_unique<Broker>(config);
+    if (!broker->listen())
+        qFatal("listen failed: %s", qPrintable(broker->errorString()));
+    return broker;
+}
+
+class TestPeer : public QObject
+{
+    Q_OBJECT
+public:
+    explicit TestPeer(QObject *parent = nullptr) : QObject(parent)
+    {
+        connect(&socket, &QWebSocket::textMessageReceived, this, [this](const QString &text) {
+            onFrame(text.toUtf8(), false);
+        });
+        connect(&socket, &QWebSocket::binaryMessageReceived, this,
+                [this](const QByteArray &data) { onFrame(data, true); });
+        connect(&socket, &QWebSocket::disconnected, this, [this] {
+            closed = true;
+            closeCode = int(socket.closeCode());
+            closeReason = socket.closeReason();
+        });
+    }
+
+    // Opens the WebSocket, sends the key and waits for the exact "MM OK" frame.
+    bool connectWithKey(const QUrl &url, const QByteArray &key)
+    {
+        socket.open(url);
+        if (!QTest::qWaitFor([this] { return socket.state() == QAbstractSocket::ConnectedState || closed; }, 5000)
+            || closed) {
+            return false;
+        }
+        socket.sendTextMessage(QString::fromUtf8(key));
+        return QTest::qWaitFor([this] { return !frames.isEmpty() || closed; }, 5000) && !closed
+            && frames.first() == "MM OK";
+    }
+
+    void send(const QByteArray &wire) { socket.sendTextMessage(QString::fromUtf8(wire)); }
+    void sendBinary(const QByteArray &wire) { socket.sendBinaryMessage(wire); }
+    void send(const Message &message)
+    {
+        if (message.binary)
+            sendBinary(serialize(message));
+        else
+            send(serialize(message));
+    }
+
+    // Waits until a received message satisfies `pred`; returns it (and removes
+    // it from the queue) or an empty optional after the timeout.
+    std::optional<Message> waitFor(const std::function<bool(const Message &)> &pred, int timeoutMs = 5000)
+    {
+        std::optional<Message> found;
+        (void)QTest::qWaitFor(
+            [&] {
+                for (qsizetype i = 0; i < messages.size(); ++i) {
+                    if (pred(messages.at(i))) {
+                        found = messages.takeAt(i);
+                        return true;
+                    }
+                }
+                return false;
+            },
+            timeoutMs);
+        return found;
+    }
+    std::optional<Message> waitFor(Command command, const QByteArray &target = {}, int timeoutMs = 5000)
+    {
+        return waitFor([&](const Message &m) { return m.command == command && (target.isNull() || m.target == target); },
+                       timeoutMs);
+    }
+    bool waitForCount(qsizetype count, int timeoutMs = 5000)
+    {
+        return QTest::qWaitFor([&] { return messages.size() >= count; }, timeoutMs);
+    }
+    bool waitForClose(int timeoutMs = 5000)
+    {
+        return QTest::qWaitFor([this] { return closed; }, timeoutMs);
+    }
+
+    QWebSocket socket;
+    QList<QByteArray> frames;    // every frame as received
+    QList<bool> frameIsBinary;
+    QList<Message> messages;     // protocol messages parsed from frames after "MM OK"
+    QList<ParseError> badFrames; // broker output the codec refused (must stay empty)
+    bool closed = false;
+    int closeCode = -1;
+    QString closeReason;
+
+private:
+    void onFrame(const QByteArray &data, bool binary)
+    {
+        frames.append(data);
+        frameIsBinary.append(binary);
+        if (data == "MM OK" && frames.size() == 1)
+            return;
+        CodecLimits limits;
+        limits.maxMessageSize = 64 * 1024 * 1024;
+        FrameReader reader(data, limits, binary, Direction::FromBroker);
+        Message message;
+        ParseError error;
+        for (;;) {
+            const FrameReader::Item item = reader.next(message, error);
+            if (item == FrameReader::Item::End)
+                break;
+            if (item == FrameReader::Item::Message) {
+                messages.append(message);
+            } else {
+                badFrames.append(error);
+            }
+        }
+    }
+};
+
+// Builds a message in one expression: msg(Command::Pub, "a.b", {{"ReqID","1"}}, "body").
+inline Message msg(Command command, const QByteArray &target, const QList<Header> &headers = {},
+                   const QByteArray &body = {})
+{
+    Message m;
+    m.command = command;
+    m.target = target;
+    m.headers = headers;
+    m.body = body;
+    return m;
+}
+
+} // namespace Middleman::Testing
