@@ -21,6 +21,15 @@ QByteArray quoted(QByteArrayView text)
     return out;
 }
 
+// A target echoed back as ParseError::target ends up as the target of an ERR line
+// (section 4.8), so it must not hold a space either.
+QByteArray quotedTarget(QByteArrayView text)
+{
+    QByteArray out = quoted(text);
+    out.replace(' ', '?');
+    return out;
+}
+
 bool validHeaderName(QByteArrayView name)
 {
     if (name.isEmpty())
@@ -60,9 +69,37 @@ bool FrameReader::readLine(QByteArrayView &line)
     return true;
 }
 
+// Skips the rest of a refused message so that later messages in the frame are still
+// read (section 3). The header section is read again from the message's start: a
+// Content-Length there says where the body ends, since a byte-exact body may hold a
+// "." line that is not the terminator. An unreadable Content-Length breaks the framing.
 bool FrameReader::skipToTerminator()
 {
+    m_pos = m_start;
     QByteArrayView line;
+    readLine(line); // the command line
+    qsizetype length = -1;
+    for (;;) {
+        if (!readLine(line))
+            return false;
+        if (line == ".")
+            return true;
+        if (line.isEmpty())
+            break;
+        const qsizetype colon = line.indexOf(':');
+        if (colon < 0 || !headerNameEquals(line.first(colon), HeaderName::ContentLength))
+            continue;
+        qsizetype value = 0;
+        if (!parseLength(line.sliced(colon + 1).trimmed(), &value) || (length >= 0 && value != length))
+            return false;
+        length = value;
+    }
+    if (length >= 0) {
+        if (length > m_frame.size() - m_pos)
+            return false;
+        m_pos += length;
+        return readLine(line) && line.isEmpty() && readLine(line) && line == ".";
+    }
     while (readLine(line)) {
         if (line == ".")
             return true;
@@ -96,6 +133,7 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
         if (!line.trimmed().isEmpty())
             break;
     }
+    m_start = start;
     const bool commandLineEnded = m_pos <= m_frame.size() && m_frame.at(m_pos - 1) == '\n';
 
     message = Message();
@@ -111,7 +149,7 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
     const std::optional<Command> command = commandFromName(commandText);
     if (command) {
         error.command = commandName(*command).toByteArray();
-        error.target = quoted(targetText);
+        error.target = quotedTarget(targetText);
     }
     if (!commandLineEnded)
         return fail(error, 400, "message not terminated", false);
@@ -127,6 +165,7 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
     qsizetype headerBytes = 0;
     bool terminated = false;
     for (;;) {
+        const qsizetype lineStart = m_pos;
         if (!readLine(line))
             return fail(error, 400, "message not terminated", false);
         if (line.isEmpty())
@@ -135,7 +174,7 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
             terminated = true;
             break;
         }
-        headerBytes += line.size() + 1;
+        headerBytes += m_pos - lineStart; // line end included, CR too
         if (headerBytes > m_limits.maxHeaderBytes)
             return fail(error, 413, "header section too large", true);
         if (message.headers.size() >= m_limits.maxHeaders)
@@ -207,7 +246,7 @@ bool validateMessage(const Message &message, const CodecLimits &limits, ParseErr
             error->status = status;
             error->reason = std::move(reason);
             error->command = commandName(message.command).toByteArray();
-            error->target = quoted(message.target);
+            error->target = quotedTarget(message.target);
             error->reqId = quoted(message.header(HeaderName::ReqId));
             if (error->reqId.isEmpty())
                 error->reqId = QByteArray();

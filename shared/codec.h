@@ -57,6 +57,7 @@ private:
     bool m_binary;
     Direction m_direction;
     qsizetype m_pos = 0;
+    qsizetype m_start = 0; // where the message being read begins
     bool m_done = false;
 };
 
