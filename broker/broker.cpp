@@ -659,7 +659,9 @@ void Broker::revokeUncoveredSubscriptions()
 {
     // Section 4.5: a client subscription no grant covers any more is removed, and
     // the client is told with ERR 403.
-    for (Session *session : std::as_const(m_sessions)) {
+    // A copy: sending an ERR may close a slow consumer, which changes m_sessions.
+    const QList<Session *> sessions = m_sessions.values();
+    for (Session *session : sessions) {
         if (session->role() != Role::Client)
             continue;
         const QList<QByteArray> patterns = m_subscriptions.patternsOf(session->id());
