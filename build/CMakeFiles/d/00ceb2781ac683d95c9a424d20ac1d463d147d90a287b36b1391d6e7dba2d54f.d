@@ -1,4 +1,0 @@
-broker/middleman_autogen/timestamp: \
-  /work/main/broker/CMakeLists.txt \
-  /work/main/broker/main.cpp \
-  /usr/bin/cmake
