@@ -1,0 +1,273 @@
+// Unit tests for SubscriptionTable: who is subscribed to what (PROTOCOL.md 4.1)
+// and who gets a PUB (4.2: each connection at most once).
+
+#include "subscriptiontable.h"
+
+#include <QTest>
+
+#include <algorithm>
+
+using namespace Middleman;
+
+using AddResult = SubscriptionTable::AddResult;
+using Ids = QList<quint64>;
+using Patterns = QList<QByteArray>;
+
+// One subscription: connection and pattern.
+struct Sub
+{
+    quint64 connection;
+    QByteArray pattern;
+};
+Q_DECLARE_METATYPE(Sub)
+using Subs = QList<Sub>;
+
+namespace {
+constexpr int kNoLimit = 10000;
+}
+
+class tst_SubscriptionTable : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void add();
+    void addLimit_data();
+    void addLimit();
+    void remove();
+    void removeAll();
+    void match_data();
+    void match();
+    void cacheFollowsAdd();
+    void cacheFollowsRemove();
+    void cacheFollowsRemoveAll();
+    void patternsOf();
+    void countOfAndSize();
+};
+
+void tst_SubscriptionTable::add()
+{
+    SubscriptionTable table;
+    QCOMPARE(table.add(1, QByteArrayLiteral("chat.*"), kNoLimit), AddResult::Added);
+    // Repeating a SUB changes nothing (4.1).
+    QCOMPARE(table.add(1, QByteArrayLiteral("chat.*"), kNoLimit), AddResult::Exists);
+    QCOMPARE(table.countOf(1), qsizetype(1));
+    QCOMPARE(table.size(), qsizetype(1));
+    QCOMPARE(table.match(QByteArrayLiteral("chat.room")), (Ids{1}));
+    // The same pattern for another connection, or another pattern, is new.
+    QCOMPARE(table.add(2, QByteArrayLiteral("chat.*"), kNoLimit), AddResult::Added);
+    QCOMPARE(table.add(1, QByteArrayLiteral("chat.>"), kNoLimit), AddResult::Added);
+    QCOMPARE(table.size(), qsizetype(3));
+}
+
+void tst_SubscriptionTable::addLimit_data()
+{
+    QTest::addColumn<int>("limit");
+    QTest::addColumn<int>("accepted");
+
+    QTest::addRow("limit 1") << 1 << 1;
+    QTest::addRow("limit 3") << 3 << 3;
+    QTest::addRow("limit 0 refuses everything") << 0 << 0;
+}
+
+void tst_SubscriptionTable::addLimit()
+{
+    QFETCH(int, limit);
+    QFETCH(int, accepted);
+
+    SubscriptionTable table;
+    for (int i = 0; i < accepted; ++i)
+        QCOMPARE(table.add(1, "p." + QByteArray::number(i), limit), AddResult::Added);
+    QCOMPARE(table.add(1, QByteArrayLiteral("one.too.many"), limit), AddResult::LimitReached);
+    QCOMPARE(table.countOf(1), qsizetype(accepted));
+    QVERIFY(!table.patternsOf(1).contains(QByteArrayLiteral("one.too.many")));
+    QVERIFY(table.match(QByteArrayLiteral("one.too.many")).isEmpty());
+    // A repeated SUB at the limit is still just "exists", not a refusal.
+    if (accepted > 0)
+        QCOMPARE(table.add(1, QByteArrayLiteral("p.0"), limit), AddResult::Exists);
+    // The limit is per connection.
+    QCOMPARE(table.add(2, QByteArrayLiteral("one.too.many"), limit + 1), AddResult::Added);
+    // Room again after an UNSUB.
+    if (accepted > 0) {
+        QVERIFY(table.remove(1, QByteArrayLiteral("p.0")));
+        QCOMPARE(table.add(1, QByteArrayLiteral("one.too.many"), limit), AddResult::Added);
+    }
+}
+
+void tst_SubscriptionTable::remove()
+{
+    SubscriptionTable table;
+    table.add(1, QByteArrayLiteral("chat.*"), kNoLimit);
+    table.add(1, QByteArrayLiteral("chat.>"), kNoLimit);
+    table.add(2, QByteArrayLiteral("chat.*"), kNoLimit);
+
+    // UNSUB removes exactly that subscription: not a pattern covering it.
+    QVERIFY(!table.remove(1, QByteArrayLiteral("chat.room")));
+    QVERIFY(!table.remove(1, QByteArrayLiteral(">")));
+    QVERIFY(!table.remove(3, QByteArrayLiteral("chat.*")));
+    QCOMPARE(table.size(), qsizetype(3));
+
+    QVERIFY(table.remove(1, QByteArrayLiteral("chat.*")));
+    QVERIFY(!table.remove(1, QByteArrayLiteral("chat.*"))); // already gone
+    QCOMPARE(table.patternsOf(1), (Patterns{"chat.>"}));
+    QCOMPARE(table.patternsOf(2), (Patterns{"chat.*"})); // the other connection's stays
+    QCOMPARE(table.size(), qsizetype(2));
+    QCOMPARE(table.match(QByteArrayLiteral("chat.room")), (Ids{1, 2}));
+    QCOMPARE(table.match(QByteArrayLiteral("chat.room.x")), (Ids{1}));
+
+    QVERIFY(table.remove(1, QByteArrayLiteral("chat.>")));
+    QCOMPARE(table.countOf(1), qsizetype(0));
+    QVERIFY(table.patternsOf(1).isEmpty());
+    QCOMPARE(table.match(QByteArrayLiteral("chat.room")), (Ids{2}));
+}
+
+void tst_SubscriptionTable::removeAll()
+{
+    SubscriptionTable table;
+    table.add(1, QByteArrayLiteral("b.*"), kNoLimit);
+    table.add(1, QByteArrayLiteral("a.>"), kNoLimit);
+    table.add(1, QByteArrayLiteral("c"), kNoLimit);
+    table.add(2, QByteArrayLiteral("a.>"), kNoLimit);
+
+    Patterns removed = table.removeAll(1);
+    std::sort(removed.begin(), removed.end());
+    QCOMPARE(removed, (Patterns{"a.>", "b.*", "c"}));
+    QCOMPARE(table.countOf(1), qsizetype(0));
+    QCOMPARE(table.size(), qsizetype(1));
+    QCOMPARE(table.match(QByteArrayLiteral("a.x")), (Ids{2}));
+    QVERIFY(table.match(QByteArrayLiteral("b.x")).isEmpty());
+    QVERIFY(table.match(QByteArrayLiteral("c")).isEmpty());
+    QVERIFY(table.removeAll(1).isEmpty());
+    QVERIFY(table.removeAll(99).isEmpty());
+    // The connection may subscribe again from nothing.
+    QCOMPARE(table.add(1, QByteArrayLiteral("c"), 1), AddResult::Added);
+}
+
+void tst_SubscriptionTable::match_data()
+{
+    QTest::addColumn<Subs>("subs");
+    QTest::addColumn<QByteArray>("literal");
+    QTest::addColumn<Ids>("expected");
+
+    QTest::addRow("nobody") << Subs() << QByteArrayLiteral("chat.room") << Ids();
+    QTest::addRow("literal subscription") << Subs{{4, "chat.room"}} << QByteArrayLiteral("chat.room") << Ids{4};
+    QTest::addRow("no matching pattern")
+        << Subs{{4, "chat.other"}, {5, "chat.*.x"}, {6, "chat"}} << QByteArrayLiteral("chat.room") << Ids();
+    QTest::addRow("one connection through two patterns, once")
+        << Subs{{4, "chat.*"}, {4, "chat.>"}} << QByteArrayLiteral("chat.room") << Ids{4};
+    QTest::addRow("one connection through three patterns, once")
+        << Subs{{4, "chat.room"}, {4, "*.room"}, {4, ">"}} << QByteArrayLiteral("chat.room") << Ids{4};
+    QTest::addRow("ids sorted, not in subscription order")
+        << Subs{{30, "chat.>"}, {10, "chat.room"}, {20, "*.room"}} << QByteArrayLiteral("chat.room")
+        << Ids{10, 20, 30};
+    QTest::addRow("mixed duplicates, sorted")
+        << Subs{{9, ">"}, {3, "chat.*"}, {9, "chat.room"}, {3, "chat.room"}, {7, "news.*"}}
+        << QByteArrayLiteral("chat.room") << Ids{3, 9};
+    QTest::addRow("rest matches deep targets")
+        << Subs{{1, "a.>"}, {2, "a.*"}, {3, "a.*.c"}} << QByteArrayLiteral("a.b.c") << Ids{1, 3};
+    QTest::addRow("rest needs a token")
+        << Subs{{1, "a.>"}, {2, "a"}} << QByteArrayLiteral("a") << Ids{2};
+}
+
+void tst_SubscriptionTable::match()
+{
+    QFETCH(Subs, subs);
+    QFETCH(QByteArray, literal);
+    QFETCH(Ids, expected);
+
+    SubscriptionTable table;
+    for (const Sub &sub : subs)
+        QCOMPARE(table.add(sub.connection, sub.pattern, kNoLimit), AddResult::Added);
+    QCOMPARE(table.match(literal), expected);
+    // Asking again (from the cache) gives the same.
+    QCOMPARE(table.match(literal), expected);
+}
+
+void tst_SubscriptionTable::cacheFollowsAdd()
+{
+    SubscriptionTable table;
+    table.add(2, QByteArrayLiteral("chat.*"), kNoLimit);
+    QCOMPARE(table.match(QByteArrayLiteral("chat.room")), (Ids{2}));
+    QVERIFY(table.match(QByteArrayLiteral("news.today")).isEmpty());
+
+    table.add(1, QByteArrayLiteral("chat.>"), kNoLimit);
+    QCOMPARE(table.match(QByteArrayLiteral("chat.room")), (Ids{1, 2}));
+    // An empty answer is not kept after the table changed either.
+    table.add(3, QByteArrayLiteral("news.*"), kNoLimit);
+    QCOMPARE(table.match(QByteArrayLiteral("news.today")), (Ids{3}));
+    // A refused or repeated add leaves answers as they were.
+    QCOMPARE(table.add(4, QByteArrayLiteral("chat.room"), 0), AddResult::LimitReached);
+    QCOMPARE(table.add(1, QByteArrayLiteral("chat.>"), kNoLimit), AddResult::Exists);
+    QCOMPARE(table.match(QByteArrayLiteral("chat.room")), (Ids{1, 2}));
+}
+
+void tst_SubscriptionTable::cacheFollowsRemove()
+{
+    SubscriptionTable table;
+    table.add(1, QByteArrayLiteral("chat.*"), kNoLimit);
+    table.add(2, QByteArrayLiteral("chat.room"), kNoLimit);
+    QCOMPARE(table.match(QByteArrayLiteral("chat.room")), (Ids{1, 2}));
+
+    QVERIFY(table.remove(2, QByteArrayLiteral("chat.room")));
+    QCOMPARE(table.match(QByteArrayLiteral("chat.room")), (Ids{1}));
+    QVERIFY(table.remove(1, QByteArrayLiteral("chat.*")));
+    QVERIFY(table.match(QByteArrayLiteral("chat.room")).isEmpty());
+    // And back.
+    table.add(2, QByteArrayLiteral("chat.room"), kNoLimit);
+    QCOMPARE(table.match(QByteArrayLiteral("chat.room")), (Ids{2}));
+}
+
+void tst_SubscriptionTable::cacheFollowsRemoveAll()
+{
+    SubscriptionTable table;
+    table.add(1, QByteArrayLiteral("chat.*"), kNoLimit);
+    table.add(2, QByteArrayLiteral(">"), kNoLimit);
+    QCOMPARE(table.match(QByteArrayLiteral("chat.room")), (Ids{1, 2}));
+    QCOMPARE(table.match(QByteArrayLiteral("other")), (Ids{2}));
+
+    table.removeAll(2);
+    QCOMPARE(table.match(QByteArrayLiteral("chat.room")), (Ids{1}));
+    QVERIFY(table.match(QByteArrayLiteral("other")).isEmpty());
+}
+
+void tst_SubscriptionTable::patternsOf()
+{
+    SubscriptionTable table;
+    QVERIFY(table.patternsOf(1).isEmpty());
+    table.add(1, QByteArrayLiteral("zeta.*"), kNoLimit);
+    table.add(1, QByteArrayLiteral("alpha.>"), kNoLimit);
+    table.add(1, QByteArrayLiteral("mid"), kNoLimit);
+    table.add(1, QByteArrayLiteral("alpha"), kNoLimit);
+    table.add(2, QByteArrayLiteral("beta"), kNoLimit);
+    // Sorted, whatever the order of subscribing; only the connection's own.
+    QCOMPARE(table.patternsOf(1), (Patterns{"alpha", "alpha.>", "mid", "zeta.*"}));
+    QCOMPARE(table.patternsOf(2), (Patterns{"beta"}));
+}
+
+void tst_SubscriptionTable::countOfAndSize()
+{
+    SubscriptionTable table;
+    QCOMPARE(table.size(), qsizetype(0));
+    QCOMPARE(table.countOf(1), qsizetype(0));
+
+    table.add(1, QByteArrayLiteral("a"), kNoLimit);
+    table.add(1, QByteArrayLiteral("b"), kNoLimit);
+    table.add(1, QByteArrayLiteral("b"), kNoLimit); // repeated: not counted
+    table.add(2, QByteArrayLiteral("a"), kNoLimit); // same pattern, other connection: counted
+    QCOMPARE(table.countOf(1), qsizetype(2));
+    QCOMPARE(table.countOf(2), qsizetype(1));
+    QCOMPARE(table.countOf(3), qsizetype(0));
+    QCOMPARE(table.size(), qsizetype(3)); // (connection, pattern) pairs
+
+    table.remove(1, QByteArrayLiteral("a"));
+    QCOMPARE(table.countOf(1), qsizetype(1));
+    QCOMPARE(table.size(), qsizetype(2));
+    table.removeAll(2);
+    QCOMPARE(table.countOf(2), qsizetype(0));
+    QCOMPARE(table.size(), qsizetype(1));
+    table.removeAll(1);
+    QCOMPARE(table.size(), qsizetype(0));
+}
+
+QTEST_APPLESS_MAIN(tst_SubscriptionTable)
+#include "tst_subscriptiontable.moc"
