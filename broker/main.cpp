@@ -84,22 +84,8 @@ int main(int argc, char *argv[])
     const QList<GeneratedKey> generated = ensureKeys(&config);
 
     Broker broker(config);
-    if (!broker.listen()) {
-        std::fprintf(stderr, "middleman: %s\n", qPrintable(broker.errorString()));
-        return 1;
-    }
-    std::printf("middleman listening on %s\n", qPrintable(broker.serverUrl().toString()));
-    if (!generated.isEmpty()) {
-        // Printed once, to standard output only; never logged.
-        std::printf("No keys configured; generated for this run:\n");
-        for (const GeneratedKey &key : generated) {
-            std::printf("  %s key: %s\n", key.role == Role::Service ? "service" : "client",
-                        key.key.constData());
-        }
-    }
-    std::fflush(stdout);
-
-    // SIGINT/SIGTERM reach the event loop through a socket pair.
+    // SIGINT/SIGTERM reach the event loop through a socket pair. Installed before
+    // "listening on" is printed, so a stop right after it is already graceful.
     if (::socketpair(AF_UNIX, SOCK_STREAM, 0, g_signalFd) != 0) {
         std::perror("middleman: socketpair");
         return 1;
@@ -118,6 +104,21 @@ int main(int argc, char *argv[])
     action.sa_flags = SA_RESTART;
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
+
+    if (!broker.listen()) {
+        std::fprintf(stderr, "middleman: %s\n", qPrintable(broker.errorString()));
+        return 1;
+    }
+    std::printf("middleman listening on %s\n", qPrintable(broker.serverUrl().toString()));
+    if (!generated.isEmpty()) {
+        // Printed once, to standard output only; never logged.
+        std::printf("No keys configured; generated for this run:\n");
+        for (const GeneratedKey &key : generated) {
+            std::printf("  %s key: %s\n", key.role == Role::Service ? "service" : "client",
+                        key.key.constData());
+        }
+    }
+    std::fflush(stdout);
 
     return app.exec();
 }

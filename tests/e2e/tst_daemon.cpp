@@ -1,0 +1,479 @@
+// The headless daemon run as a process: command line keys, generated keys, a TOML
+// config file with flags over it, config errors, SIGTERM, and `hash-key`.
+
+#include "keystore.h"
+#include "testpeer.h"
+
+#include <QProcess>
+#include <QRegularExpression>
+#include <QTcpServer>
+#include <QTemporaryDir>
+
+using namespace Middleman;
+using namespace Middleman::Testing;
+
+namespace {
+
+QString daemonPath()
+{
+    return QStringLiteral(MIDDLEMAN_BIN_DIR) + QStringLiteral("/middleman");
+}
+
+// A port nothing listens on right now.
+quint16 freePort()
+{
+    QTcpServer server;
+    if (!server.listen(QHostAddress::LocalHost, 0))
+        return 0;
+    const quint16 port = server.serverPort();
+    server.close();
+    return port;
+}
+
+QString listenArg(quint16 port)
+{
+    return QStringLiteral("127.0.0.1:%1").arg(port);
+}
+
+// The daemon process with everything it printed collected as it arrives.
+class Daemon : public QObject
+{
+    Q_OBJECT
+public:
+    Daemon()
+    {
+        // ctest's QT_LOGGING_RULES would override --log-level; the daemon's own
+        // settings are what is tested here.
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.remove(QStringLiteral("QT_LOGGING_RULES"));
+        process.setProcessEnvironment(env);
+        connect(&process, &QProcess::readyReadStandardOutput, this, [this] { out += process.readAllStandardOutput(); });
+        connect(&process, &QProcess::readyReadStandardError, this, [this] { err += process.readAllStandardError(); });
+    }
+    ~Daemon() override
+    {
+        if (process.state() != QProcess::NotRunning) {
+            process.kill();
+            process.waitForFinished(5000);
+        }
+    }
+
+    bool start(const QStringList &args)
+    {
+        process.start(daemonPath(), args);
+        return process.waitForStarted(5000);
+    }
+
+    // Waits until standard output holds `needle` (false if the process ends first).
+    bool waitForOutput(const QByteArray &needle, int timeoutMs = 10000)
+    {
+        return QTest::qWaitFor(
+                   [&] { return out.contains(needle) || process.state() == QProcess::NotRunning; }, timeoutMs)
+            && out.contains(needle);
+    }
+
+    // The URL from "middleman listening on <url>".
+    QUrl waitForListening()
+    {
+        if (!waitForOutput("middleman listening on "))
+            return {};
+        if (!QTest::qWaitFor([&] { return out.indexOf('\n', out.indexOf("listening on")) > 0; }, 5000))
+            return {};
+        const qsizetype start = out.indexOf("listening on ") + qsizetype(strlen("listening on "));
+        const qsizetype end = out.indexOf('\n', start);
+        return QUrl(QString::fromUtf8(out.mid(start, end - start)));
+    }
+
+    bool waitForFinished(int timeoutMs = 10000)
+    {
+        return QTest::qWaitFor([&] { return process.state() == QProcess::NotRunning; }, timeoutMs);
+    }
+
+    QProcess process;
+    QByteArray out;
+    QByteArray err;
+};
+
+// Waits until every message `peer` sent before has been processed: OPT is
+// answered by RES "-" with Status 200 in order with the rest (PROTOCOL.md 4.9).
+bool sync(TestPeer &peer, const QByteArray &tag)
+{
+    peer.send(msg(Command::Opt, "-", {{"ReqID", tag}}));
+    const std::optional<Message> res = peer.waitFor([&](const Message &m) {
+        return m.command == Command::Res && m.header(HeaderName::ReqId) == tag;
+    });
+    return res && res->header(HeaderName::Status) == "200";
+}
+
+bool hasErr(const TestPeer &peer)
+{
+    return std::any_of(peer.messages.cbegin(), peer.messages.cend(),
+                       [](const Message &m) { return m.command == Command::Err; });
+}
+
+} // namespace
+
+class tst_Daemon : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase();
+    void keysOnCommandLine();
+    void generatedKeys();
+    void terminateRightAfterStart();
+    void configFileWithFlagOverride();
+    void invalidConfig_data();
+    void invalidConfig();
+    void hashKey_data();
+    void hashKey();
+    void hashKeyRefusesBadKey_data();
+    void hashKeyRefusesBadKey();
+};
+
+void tst_Daemon::initTestCase()
+{
+    QVERIFY2(QFileInfo(daemonPath()).isExecutable(), qPrintable(daemonPath()));
+}
+
+void tst_Daemon::keysOnCommandLine()
+{
+    const QByteArray serviceKey = "cli-service-key-7c1d";
+    const QByteArray clientKey = "cli-client-key-52ab";
+    const quint16 port = freePort();
+    QVERIFY(port);
+    Daemon daemon;
+    QVERIFY(daemon.start({QStringLiteral("--listen"), listenArg(port), QStringLiteral("--service-key"),
+                          QString::fromUtf8(serviceKey), QStringLiteral("--client-key"),
+                          QString::fromUtf8(clientKey), QStringLiteral("--log-level"), QStringLiteral("debug")}));
+    const QUrl url = daemon.waitForListening();
+    QVERIFY2(url.isValid(), daemon.err.constData());
+    QCOMPARE(url.port(), int(port));
+    QVERIFY(!daemon.out.contains("generated"));
+
+    TestPeer service;
+    TestPeer client;
+    QVERIFY(service.connectWithKey(url, serviceKey));
+    QVERIFY(client.connectWithKey(url, clientKey));
+
+    // The service lets clients subscribe under news.>; the client subscribes.
+    service.send(msg(Command::Esub, "news.>"));
+    QVERIFY(sync(service, "s1"));
+    client.send(msg(Command::Sub, "news.today"));
+    QVERIFY(sync(client, "c1"));
+    QVERIFY(!hasErr(client));
+
+    service.send(msg(Command::Pub, "news.today", {{"Lang", "en"}}, "headline"));
+    const std::optional<Message> got = client.waitFor(Command::Pub, "news.today");
+    QVERIFY(got);
+    QCOMPARE(got->body, QByteArray("headline"));
+    QCOMPARE(got->header("Lang"), QByteArray("en"));
+    QVERIFY(got->header(HeaderName::ClientId).isNull()); // clients never see Client-Id
+
+    // SIGTERM: graceful stop, peers closed with 1001, exit code 0.
+    daemon.process.terminate();
+    QVERIFY(daemon.waitForFinished());
+    QCOMPARE(daemon.process.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(daemon.process.exitCode(), 0);
+    QVERIFY(service.waitForClose());
+    QVERIFY(client.waitForClose());
+    QCOMPARE(service.closeCode, int(QWebSocketProtocol::CloseCodeGoingAway));
+    QCOMPARE(client.closeCode, int(QWebSocketProtocol::CloseCodeGoingAway));
+
+    daemon.out += daemon.process.readAllStandardOutput();
+    daemon.err += daemon.process.readAllStandardError();
+    // --log-level debug took effect, names are logged, keys never.
+    QVERIFY2(daemon.err.contains("upgraded from"), daemon.err.constData());
+    QVERIFY2(daemon.err.contains("'service-1'"), daemon.err.constData());
+    QVERIFY2(daemon.err.contains("'client-1'"), daemon.err.constData());
+    QVERIFY2(daemon.err.contains("stopped"), daemon.err.constData());
+    for (const QByteArray &key : {serviceKey, clientKey}) {
+        QVERIFY2(!daemon.out.contains(key), daemon.out.constData());
+        QVERIFY2(!daemon.err.contains(key), daemon.err.constData());
+    }
+}
+
+void tst_Daemon::generatedKeys()
+{
+    const quint16 port = freePort();
+    QVERIFY(port);
+    Daemon daemon;
+    QVERIFY(daemon.start({QStringLiteral("--listen"), listenArg(port), QStringLiteral("--log-level"),
+                          QStringLiteral("debug")}));
+    const QUrl url = daemon.waitForListening();
+    QVERIFY2(url.isValid(), daemon.err.constData());
+    QVERIFY(daemon.waitForOutput("client key: "));
+    QVERIFY(QTest::qWaitFor([&] { return daemon.out.endsWith('\n'); }, 5000));
+
+    static const QRegularExpression line(QStringLiteral("^\\s*(service|client) key: (\\S+)$"),
+                                         QRegularExpression::MultilineOption);
+    QByteArray serviceKey;
+    QByteArray clientKey;
+    int count = 0;
+    for (auto it = line.globalMatch(QString::fromUtf8(daemon.out)); it.hasNext(); ++count) {
+        const QRegularExpressionMatch m = it.next();
+        (m.captured(1) == QLatin1String("service") ? serviceKey : clientKey) = m.captured(2).toUtf8();
+    }
+    QCOMPARE(count, 2); // printed once each
+    QVERIFY(!serviceKey.isEmpty());
+    QVERIFY(!clientKey.isEmpty());
+    QVERIFY(serviceKey != clientKey);
+    QCOMPARE(daemon.out.count(serviceKey), 1);
+    QCOMPARE(daemon.out.count(clientKey), 1);
+
+    // They work, each with its own role: the service may subscribe freely, the
+    // client needs a grant.
+    TestPeer service;
+    TestPeer client;
+    QVERIFY(service.connectWithKey(url, serviceKey));
+    QVERIFY(client.connectWithKey(url, clientKey));
+    service.send(msg(Command::Sub, "gen.check"));
+    QVERIFY(sync(service, "s1"));
+    QVERIFY(!hasErr(service));
+    client.send(msg(Command::Sub, "gen.check"));
+    const std::optional<Message> err = client.waitFor(Command::Err, "gen.check");
+    QVERIFY(err);
+    QCOMPARE(err->header(HeaderName::Status), QByteArray("403"));
+
+    daemon.process.terminate();
+    QVERIFY(daemon.waitForFinished());
+    QCOMPARE(daemon.process.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(daemon.process.exitCode(), 0);
+    daemon.err += daemon.process.readAllStandardError();
+    // Standard output only; never logged.
+    QVERIFY(daemon.err.contains("connected from"));
+    QVERIFY(!daemon.err.contains(serviceKey));
+    QVERIFY(!daemon.err.contains(clientKey));
+}
+
+void tst_Daemon::terminateRightAfterStart()
+{
+    // A supervisor may stop the daemon as soon as it reports that it listens:
+    // that must already be the graceful path (exit code 0), not death by signal.
+    Daemon daemon;
+    QVERIFY(daemon.start({QStringLiteral("--listen"), listenArg(freePort()), QStringLiteral("--service-key"),
+                          QStringLiteral("k-1")}));
+    QVERIFY(daemon.waitForOutput("middleman listening on "));
+    daemon.process.terminate();
+    QVERIFY(daemon.waitForFinished());
+    QCOMPARE(daemon.process.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(daemon.process.exitCode(), 0);
+}
+
+void tst_Daemon::configFileWithFlagOverride()
+{
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QByteArray serviceKey = "cfg-service-key-e41f";
+    const QByteArray clientKey = "cfg-client-key-09bb";
+    const quint16 configPort = freePort();
+    const quint16 flagPort = freePort();
+    QVERIFY(configPort && flagPort && configPort != flagPort);
+
+    const QString path = dir.filePath(QStringLiteral("middleman.toml"));
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.write("# test configuration\n"
+               "listen = \"127.0.0.1:" + QByteArray::number(configPort) + "\"\n"
+               "\n"
+               "[[service_keys]]\n"
+               "name = \"backend\"\n"
+               "key = \"" + KeyStore::hashedForm(serviceKey) + "\"\n"
+               "\n"
+               "[[client_keys]]\n"
+               "name = \"browser\"\n"
+               "key = \"" + clientKey + "\"\n"
+               "\n"
+               "[[grants]]\n"
+               "kind = \"ESUB\"\n"
+               "pattern = \"news.>\"\n"
+               "\n"
+               "[limits]\n"
+               "request_timeout_ms = 300\n");
+    file.close();
+
+    Daemon daemon;
+    QVERIFY(daemon.start({QStringLiteral("--config"), path, QStringLiteral("--listen"), listenArg(flagPort)}));
+    const QUrl url = daemon.waitForListening();
+    QVERIFY2(url.isValid(), daemon.err.constData());
+    QCOMPARE(url.port(), int(flagPort)); // the flag wins over the file
+    QVERIFY(!daemon.out.contains("generated"));
+
+    TestPeer atConfigPort;
+    QVERIFY(!atConfigPort.connectWithKey(
+        QUrl(QStringLiteral("ws://127.0.0.1:%1").arg(configPort)), clientKey));
+
+    TestPeer service;
+    TestPeer client;
+    QVERIFY(service.connectWithKey(url, serviceKey)); // the plain key matches the sha256: entry
+    QVERIFY(client.connectWithKey(url, clientKey));
+
+    // The permanent grant lets the client subscribe under news.> with no service grant.
+    client.send(msg(Command::Sub, "news.sport"));
+    client.send(msg(Command::Sub, "weather.today"));
+    QVERIFY(sync(client, "c1"));
+    const std::optional<Message> refused = client.waitFor(Command::Err, "weather.today", 0);
+    QVERIFY(refused);
+    QCOMPARE(refused->header(HeaderName::Status), QByteArray("403"));
+    QVERIFY(!hasErr(client)); // news.sport was accepted
+    service.send(msg(Command::Pub, "news.sport", {}, "goal"));
+    const std::optional<Message> got = client.waitFor(Command::Pub, "news.sport");
+    QVERIFY(got);
+    QCOMPARE(got->body, QByteArray("goal"));
+
+    // [limits] request_timeout_ms = 300: an unanswered request gets 504 long
+    // before the 30 s default.
+    TestPeer requester;
+    QVERIFY(requester.connectWithKey(url, serviceKey));
+    service.send(msg(Command::Sub, "svc.slow"));
+    QVERIFY(sync(service, "s1"));
+    requester.send(msg(Command::Req, "svc.slow", {{"ReqID", "r1"}}));
+    QVERIFY(service.waitFor(Command::Req, "svc.slow"));
+    const std::optional<Message> timedOut = requester.waitFor(Command::Res, "svc.slow", 5000);
+    QVERIFY(timedOut);
+    QCOMPARE(timedOut->header(HeaderName::Status), QByteArray("504"));
+    QCOMPARE(timedOut->header(HeaderName::ReqId), QByteArray("r1"));
+
+    daemon.process.terminate();
+    QVERIFY(daemon.waitForFinished());
+    QCOMPARE(daemon.process.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(daemon.process.exitCode(), 0);
+    daemon.err += daemon.process.readAllStandardError();
+    QVERIFY2(daemon.err.contains("'backend'"), daemon.err.constData());
+    QVERIFY(!daemon.err.contains(serviceKey));
+    QVERIFY(!daemon.err.contains(clientKey));
+}
+
+void tst_Daemon::invalidConfig_data()
+{
+    // The file's text (or null for a file that does not exist) and what stderr must name.
+    QTest::addColumn<QByteArray>("text");
+    QTest::addColumn<QByteArray>("expected");
+    const QByteArray keys = "[[service_keys]]\nkey = \"svc-key-1\"\n";
+    QTest::addRow("unknown top-level key") << QByteArray("listen = \"127.0.0.1:0\"\nlistne = \"x\"\n" + keys)
+                                           << QByteArray("unknown key 'listne'");
+    QTest::addRow("unknown key in limits") << QByteArray(keys + "[limits]\nrequest_timeout = 5\n")
+                                           << QByteArray("limits: unknown key 'request_timeout'");
+    QTest::addRow("unknown key in a key entry") << QByteArray("[[client_keys]]\nkey = \"k\"\nrole = \"x\"\n")
+                                                << QByteArray("unknown key 'role'");
+    QTest::addRow("bad TOML: unterminated string") << QByteArray("listen = \"127.0.0.1:0\n")
+                                                   << QByteArray("middleman.toml:1:");
+    QTest::addRow("bad TOML: broken table header") << QByteArray(keys + "[[grants]\nkind = \"ESUB\"\n")
+                                                   << QByteArray("middleman.toml:3:");
+    QTest::addRow("wrong type") << QByteArray(keys + "[limits]\nrequest_timeout_ms = \"fast\"\n")
+                                << QByteArray("limits.request_timeout_ms must be an integer");
+    QTest::addRow("bad grant kind") << QByteArray(keys + "[[grants]]\nkind = \"PUB\"\npattern = \"a\"\n")
+                                    << QByteArray("kind must be EPUB, ESUB or EREQ");
+    QTest::addRow("key with white space") << QByteArray("[[service_keys]]\nname = \"x\"\nkey = \"a b\"\n")
+                                          << QByteArray("key 'x'");
+    QTest::addRow("bad listen address") << QByteArray("listen = \"nowhere\"\n" + keys)
+                                        << QByteArray("listen: expected HOST:PORT");
+    QTest::addRow("missing file") << QByteArray() << QByteArray("cannot read");
+}
+
+void tst_Daemon::invalidConfig()
+{
+    QFETCH(QByteArray, text);
+    QFETCH(QByteArray, expected);
+
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(QStringLiteral("middleman.toml"));
+    if (!text.isNull()) {
+        QFile file(path);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write(text);
+    }
+    Daemon daemon;
+    QVERIFY(daemon.start({QStringLiteral("--config"), path, QStringLiteral("--listen"), listenArg(freePort())}));
+    QVERIFY(daemon.waitForFinished());
+    daemon.out += daemon.process.readAllStandardOutput();
+    daemon.err += daemon.process.readAllStandardError();
+    QCOMPARE(daemon.process.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(daemon.process.exitCode(), 2);
+    QVERIFY2(daemon.err.startsWith("middleman: "), daemon.err.constData());
+    QVERIFY2(daemon.err.contains(expected), daemon.err.constData());
+    QVERIFY2(!daemon.out.contains("listening"), daemon.out.constData());
+}
+
+void tst_Daemon::hashKey_data()
+{
+    QTest::addColumn<QByteArray>("key");
+    QTest::addColumn<bool>("fromStdin");
+    QTest::addColumn<QByteArray>("input"); // what is written to stdin
+    QTest::addRow("argument") << QByteArray("my-secret-key") << false << QByteArray();
+    QTest::addRow("argument, generated-looking key") << QByteArray("Zm9vYmFyLWJhei0xMjM0NTY3ODkw_-") << false
+                                                     << QByteArray();
+    QTest::addRow("stdin") << QByteArray("my-secret-key") << true << QByteArray("my-secret-key\n");
+    QTest::addRow("stdin without newline") << QByteArray("other-key") << true << QByteArray("other-key");
+    QTest::addRow("stdin with white space") << QByteArray("spaced-key") << true << QByteArray("  spaced-key \r\n");
+}
+
+void tst_Daemon::hashKey()
+{
+    QFETCH(QByteArray, key);
+    QFETCH(bool, fromStdin);
+    QFETCH(QByteArray, input);
+
+    Daemon daemon;
+    QStringList args{QStringLiteral("hash-key")};
+    if (!fromStdin)
+        args << QString::fromUtf8(key);
+    QVERIFY(daemon.start(args));
+    if (fromStdin) {
+        daemon.process.write(input);
+        daemon.process.closeWriteChannel();
+    }
+    QVERIFY(daemon.waitForFinished());
+    daemon.out += daemon.process.readAllStandardOutput();
+    daemon.err += daemon.process.readAllStandardError();
+    QCOMPARE(daemon.process.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(daemon.process.exitCode(), 0);
+    QCOMPARE(daemon.out, QByteArray(KeyStore::hashedForm(key) + '\n'));
+    QVERIFY(daemon.out.startsWith("sha256:"));
+    QCOMPARE(daemon.out.trimmed().size(), qsizetype(7 + 64));
+    QVERIFY2(daemon.err.isEmpty(), daemon.err.constData());
+    QVERIFY(!daemon.out.contains(key));
+
+    // What it prints is accepted in a config and matches the plain key.
+    BrokerConfig config;
+    config.port = 0;
+    config.serviceKeys = {KeyConfig{QStringLiteral("hashed"), daemon.out.trimmed()}};
+    std::unique_ptr<Broker> broker = startBroker(config);
+    TestPeer peer;
+    QVERIFY(peer.connectWithKey(broker->serverUrl(), key));
+}
+
+void tst_Daemon::hashKeyRefusesBadKey_data()
+{
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QByteArray>("input");
+    QTest::addColumn<QByteArray>("expected");
+    QTest::addRow("empty stdin") << QStringList{QStringLiteral("hash-key")} << QByteArray()
+                                 << QByteArray("empty key");
+    QTest::addRow("blank stdin line") << QStringList{QStringLiteral("hash-key")} << QByteArray("   \n")
+                                      << QByteArray("empty key");
+    QTest::addRow("white space inside") << QStringList{QStringLiteral("hash-key"), QStringLiteral("a b")}
+                                        << QByteArray() << QByteArray("white space");
+}
+
+void tst_Daemon::hashKeyRefusesBadKey()
+{
+    QFETCH(QStringList, args);
+    QFETCH(QByteArray, input);
+    QFETCH(QByteArray, expected);
+
+    Daemon daemon;
+    QVERIFY(daemon.start(args));
+    if (!input.isEmpty())
+        daemon.process.write(input);
+    daemon.process.closeWriteChannel();
+    QVERIFY(daemon.waitForFinished());
+    daemon.out += daemon.process.readAllStandardOutput();
+    daemon.err += daemon.process.readAllStandardError();
+    QCOMPARE(daemon.process.exitCode(), 2);
+    QVERIFY(daemon.out.isEmpty());
+    QVERIFY2(daemon.err.contains(expected), daemon.err.constData());
+}
+
+QTEST_MAIN(tst_Daemon)
+#include "tst_daemon.moc"

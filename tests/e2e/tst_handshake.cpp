@@ -1,0 +1,397 @@
+// PROTOCOL.md 2: the API key handshake over real WebSockets — accepted keys get
+// exactly "MM OK", refused and missing keys a 1008 close, and keys never reach the log.
+
+#include "testpeer.h"
+
+#include <QLoggingCategory>
+#include <QMutex>
+
+using namespace Middleman;
+using namespace Middleman::Testing;
+
+namespace {
+
+// Opens the WebSocket without sending a key.
+bool openOnly(TestPeer &peer, const QUrl &url)
+{
+    peer.socket.open(url);
+    return QTest::qWaitFor(
+               [&] { return peer.socket.state() == QAbstractSocket::ConnectedState || peer.closed; }, 5000)
+        && !peer.closed;
+}
+
+void sendKey(TestPeer &peer, const QByteArray &key, bool binary)
+{
+    if (binary)
+        peer.socket.sendBinaryMessage(key);
+    else
+        peer.socket.sendTextMessage(QString::fromUtf8(key));
+}
+
+// Every message logged while installed, formatted as "category: text".
+QMutex g_logMutex;
+QStringList g_log;
+QtMessageHandler g_previousHandler = nullptr;
+
+void captureMessage(QtMsgType type, const QMessageLogContext &context, const QString &text)
+{
+    {
+        QMutexLocker lock(&g_logMutex);
+        g_log.append(QString::fromUtf8(context.category ? context.category : "") + QStringLiteral(": ") + text);
+    }
+    if (g_previousHandler)
+        g_previousHandler(type, context, text);
+}
+
+} // namespace
+
+class tst_Handshake : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void cleanup();
+    void acceptedKey_data();
+    void acceptedKey();
+    void hashedKey_data();
+    void hashedKey();
+    void refusedKey_data();
+    void refusedKey();
+    void handshakeTimeout();
+    void keyStopsHandshakeTimer();
+    void manyKeys_data();
+    void manyKeys();
+    void keysNeverLogged();
+
+private:
+    std::unique_ptr<Broker> m_broker;
+};
+
+void tst_Handshake::cleanup()
+{
+    m_broker.reset();
+}
+
+void tst_Handshake::acceptedKey_data()
+{
+    QTest::addColumn<QByteArray>("key");
+    QTest::addColumn<bool>("binary");
+    QTest::addColumn<Role>("role");
+    QTest::addColumn<QString>("keyName");
+    QTest::addRow("service key") << kServiceKey << false << Role::Service << QStringLiteral("svc");
+    QTest::addRow("second service key") << kServiceKey2 << false << Role::Service << QStringLiteral("svc2");
+    QTest::addRow("client key") << kClientKey << false << Role::Client << QStringLiteral("web");
+    QTest::addRow("spaces and LF around") << QByteArray("  " + kServiceKey + "\n") << false << Role::Service
+                                          << QStringLiteral("svc");
+    QTest::addRow("tabs and CRLF around") << QByteArray("\t\r\n" + kClientKey + " \t\r\n") << false
+                                          << Role::Client << QStringLiteral("web");
+    QTest::addRow("binary frame, service") << kServiceKey << true << Role::Service << QStringLiteral("svc");
+    QTest::addRow("binary frame, client, white space") << QByteArray(" " + kClientKey + "\r\n") << true
+                                                       << Role::Client << QStringLiteral("web");
+}
+
+void tst_Handshake::acceptedKey()
+{
+    QFETCH(QByteArray, key);
+    QFETCH(bool, binary);
+    QFETCH(Role, role);
+    QFETCH(QString, keyName);
+
+    m_broker = startBroker();
+    QSignalSpy connected(m_broker.get(), &Broker::peerConnected);
+    TestPeer peer;
+    QVERIFY(openOnly(peer, m_broker->serverUrl()));
+    sendKey(peer, key, binary);
+
+    // Section 2.2: the reply is exactly the text frame "MM OK", nothing more.
+    QTRY_COMPARE(peer.frames.size(), 1);
+    QCOMPARE(peer.frames.first(), QByteArray("MM OK"));
+    QCOMPARE(peer.frameIsBinary.first(), false);
+    QVERIFY(peer.messages.isEmpty());
+    QVERIFY(!peer.closed);
+
+    QTRY_COMPARE(connected.size(), 1);
+    const auto info = connected.first().at(0).value<PeerInfo>();
+    QCOMPARE(info.role, role);
+    QCOMPARE(info.keyName, keyName);
+    QVERIFY(!info.clientId.isEmpty());
+
+    const QList<PeerInfo> peers = m_broker->peers();
+    QCOMPARE(peers.size(), 1);
+    QCOMPARE(peers.first().id, info.id);
+    QCOMPARE(peers.first().role, role);
+    QCOMPARE(peers.first().keyName, keyName);
+    QCOMPARE(m_broker->stats().handshakesCompleted, quint64(1));
+    QCOMPARE(m_broker->stats().keysRefused, quint64(0));
+
+    // The connection routes afterwards: a service may subscribe, a client may not
+    // without a grant — either way the broker answers, proving the session is open.
+    QSignalSpy subscribed(m_broker.get(), &Broker::subscriptionAdded);
+    peer.send(msg(Command::Sub, "hs.check"));
+    if (role == Role::Service) {
+        QTRY_COMPARE(subscribed.size(), 1);
+    } else {
+        const std::optional<Message> err = peer.waitFor(Command::Err, "hs.check");
+        QVERIFY(err);
+        QCOMPARE(err->header(HeaderName::Status), QByteArray("403"));
+    }
+    QVERIFY(peer.badFrames.isEmpty());
+}
+
+void tst_Handshake::hashedKey_data()
+{
+    // The configured key (what the config file holds), what the peer sends, and
+    // whether it is accepted.
+    QTest::addColumn<QByteArray>("configured");
+    QTest::addColumn<QByteArray>("sent");
+    QTest::addColumn<bool>("accepted");
+    const QByteArray plain = "hashed-secret-42";
+    const QByteArray hashed = KeyStore::hashedForm(plain);
+    QTest::addRow("plain key against sha256 config") << hashed << plain << true;
+    QTest::addRow("plain key with white space") << hashed << QByteArray(" " + plain + "\n") << true;
+    QTest::addRow("upper-case hex in config") << QByteArray("sha256:" + hashed.sliced(7).toUpper()) << plain
+                                              << true;
+    QTest::addRow("the sha256 string itself is refused") << hashed << hashed << false;
+    QTest::addRow("the bare hex is refused") << hashed << hashed.sliced(7) << false;
+    QTest::addRow("sha256 string of a plain config key is refused") << plain << hashed << false;
+}
+
+void tst_Handshake::hashedKey()
+{
+    QFETCH(QByteArray, configured);
+    QFETCH(QByteArray, sent);
+    QFETCH(bool, accepted);
+
+    BrokerConfig config = testConfig();
+    config.clientKeys.append(KeyConfig{QStringLiteral("hashed-client"), configured});
+    m_broker = startBroker(config);
+
+    TestPeer peer;
+    QVERIFY(openOnly(peer, m_broker->serverUrl()));
+    sendKey(peer, sent, false);
+    if (accepted) {
+        QTRY_COMPARE(peer.frames.size(), 1);
+        QCOMPARE(peer.frames.first(), QByteArray("MM OK"));
+        QTRY_COMPARE(m_broker->peers().size(), 1);
+        QCOMPARE(m_broker->peers().first().role, Role::Client);
+        QCOMPARE(m_broker->peers().first().keyName, QStringLiteral("hashed-client"));
+    } else {
+        QVERIFY(peer.waitForClose());
+        QCOMPARE(peer.closeCode, int(QWebSocketProtocol::CloseCodePolicyViolated));
+        QVERIFY(peer.frames.isEmpty());
+        QCOMPARE(m_broker->stats().keysRefused, quint64(1));
+        QCOMPARE(m_broker->stats().handshakesCompleted, quint64(0));
+    }
+}
+
+void tst_Handshake::refusedKey_data()
+{
+    QTest::addColumn<QByteArray>("key");
+    QTest::addColumn<bool>("binary");
+    QTest::addRow("unknown key") << QByteArray("not-a-configured-key") << false;
+    QTest::addRow("unknown key, binary frame") << QByteArray("not-a-configured-key") << true;
+    QTest::addRow("empty frame") << QByteArray() << false;
+    QTest::addRow("empty binary frame") << QByteArray() << true;
+    QTest::addRow("only white space") << QByteArray(" \t\r\n ") << false;
+    QTest::addRow("prefix of a key") << kServiceKey.chopped(1) << false;
+    QTest::addRow("key with a suffix") << QByteArray(kServiceKey + "x") << false;
+    QTest::addRow("key in upper case") << kClientKey.toUpper() << false;
+    QTest::addRow("two keys in one frame") << QByteArray(kServiceKey + " " + kClientKey) << false;
+    QTest::addRow("key as a protocol message") << QByteArray(kServiceKey + "\n\n.\n") << false;
+    QTest::addRow("MM OK echoed") << QByteArray("MM OK") << false;
+}
+
+void tst_Handshake::refusedKey()
+{
+    QFETCH(QByteArray, key);
+    QFETCH(bool, binary);
+
+    m_broker = startBroker();
+    QSignalSpy connected(m_broker.get(), &Broker::peerConnected);
+    QSignalSpy disconnected(m_broker.get(), &Broker::peerDisconnected);
+    TestPeer peer;
+    QVERIFY(openOnly(peer, m_broker->serverUrl()));
+    sendKey(peer, key, binary);
+
+    // Section 2.3: closed with 1008 and no "MM OK".
+    QVERIFY(peer.waitForClose());
+    QCOMPARE(peer.closeCode, int(QWebSocketProtocol::CloseCodePolicyViolated));
+    QVERIFY(!peer.closeReason.isEmpty());
+    QVERIFY(peer.frames.isEmpty());
+
+    QTRY_COMPARE(disconnected.size(), 1);
+    QCOMPARE(disconnected.first().at(1).toInt(), int(QWebSocketProtocol::CloseCodePolicyViolated));
+    QCOMPARE(disconnected.first().at(2).toString(), peer.closeReason);
+    QCOMPARE(connected.size(), 0);
+    const BrokerStats stats = m_broker->stats();
+    QCOMPARE(stats.keysRefused, quint64(1));
+    QCOMPARE(stats.handshakesCompleted, quint64(0));
+    QCOMPARE(stats.handshakeTimeouts, quint64(0));
+    QVERIFY(m_broker->peers().isEmpty());
+}
+
+void tst_Handshake::handshakeTimeout()
+{
+    BrokerConfig config = testConfig();
+    config.handshakeTimeoutMs = 200;
+    m_broker = startBroker(config);
+    QSignalSpy disconnected(m_broker.get(), &Broker::peerDisconnected);
+
+    TestPeer silent;
+    QVERIFY(openOnly(silent, m_broker->serverUrl()));
+    QTRY_COMPARE(m_broker->connectionCount(), qsizetype(1));
+    QVERIFY(silent.waitForClose());
+    QCOMPARE(silent.closeCode, int(QWebSocketProtocol::CloseCodePolicyViolated));
+    QVERIFY(silent.frames.isEmpty());
+
+    QTRY_COMPARE(disconnected.size(), 1);
+    QCOMPARE(disconnected.first().at(1).toInt(), int(QWebSocketProtocol::CloseCodePolicyViolated));
+    const BrokerStats stats = m_broker->stats();
+    QCOMPARE(stats.handshakeTimeouts, quint64(1));
+    QCOMPARE(stats.keysRefused, quint64(0));
+    QCOMPARE(stats.handshakesCompleted, quint64(0));
+    QCOMPARE(m_broker->connectionCount(), qsizetype(0));
+}
+
+void tst_Handshake::keyStopsHandshakeTimer()
+{
+    // A peer that sent its key in time is not closed when the handshake timeout
+    // passes. A silent peer opened afterwards is timed out later than that.
+    BrokerConfig config = testConfig();
+    config.handshakeTimeoutMs = 200;
+    m_broker = startBroker(config);
+
+    TestPeer service;
+    QVERIFY(service.connectWithKey(m_broker->serverUrl(), kServiceKey));
+    TestPeer silent;
+    QVERIFY(openOnly(silent, m_broker->serverUrl()));
+    QVERIFY(silent.waitForClose());
+    QCOMPARE(silent.closeCode, int(QWebSocketProtocol::CloseCodePolicyViolated));
+
+    QSignalSpy subscribed(m_broker.get(), &Broker::subscriptionAdded);
+    service.send(msg(Command::Sub, "still.here"));
+    service.send(msg(Command::Pub, "still.here", {}, "alive"));
+    const std::optional<Message> echo = service.waitFor(Command::Pub, "still.here");
+    QVERIFY(echo);
+    QCOMPARE(echo->body, QByteArray("alive"));
+    QVERIFY(!service.closed);
+    QCOMPARE(m_broker->stats().handshakeTimeouts, quint64(1));
+    QCOMPARE(subscribed.size(), 1);
+}
+
+void tst_Handshake::manyKeys_data()
+{
+    QTest::addColumn<Role>("role");
+    QTest::addColumn<int>("index");
+    for (const int index : {0, 1, 2, 17, 48, 49}) {
+        QTest::addRow("service key %d", index) << Role::Service << index;
+        QTest::addRow("client key %d", index) << Role::Client << index;
+    }
+}
+
+void tst_Handshake::manyKeys()
+{
+    QFETCH(Role, role);
+    QFETCH(int, index);
+
+    // Section 2.4: many keys of each kind, each with a name; every third one is
+    // configured in its sha256: form.
+    constexpr int kCount = 50;
+    auto keyOf = [](Role r, int i) -> QByteArray {
+        return QByteArray(r == Role::Service ? "many-service-" : "many-client-") + QByteArray::number(i);
+    };
+    auto nameOf = [](Role r, int i) -> QString {
+        return (r == Role::Service ? QStringLiteral("service #%1") : QStringLiteral("client #%1")).arg(i);
+    };
+    BrokerConfig config;
+    config.port = 0;
+    for (int i = 0; i < kCount; ++i) {
+        for (const Role r : {Role::Service, Role::Client}) {
+            const QByteArray key = i % 3 == 2 ? KeyStore::hashedForm(keyOf(r, i)) : keyOf(r, i);
+            (r == Role::Service ? config.serviceKeys : config.clientKeys).append(KeyConfig{nameOf(r, i), key});
+        }
+    }
+    m_broker = startBroker(config);
+
+    TestPeer peer;
+    QVERIFY(peer.connectWithKey(m_broker->serverUrl(), keyOf(role, index)));
+    QCOMPARE(peer.frames, QList<QByteArray>{QByteArray("MM OK")});
+    QTRY_COMPARE(m_broker->peers().size(), 1);
+    QCOMPARE(m_broker->peers().first().role, role);
+    QCOMPARE(m_broker->peers().first().keyName, nameOf(role, index));
+
+    // The same number under the other kind's prefix is a different key; one past
+    // the last configured is unknown.
+    TestPeer stranger;
+    QVERIFY(openOnly(stranger, m_broker->serverUrl()));
+    sendKey(stranger, keyOf(role, kCount), false);
+    QVERIFY(stranger.waitForClose());
+    QCOMPARE(stranger.closeCode, int(QWebSocketProtocol::CloseCodePolicyViolated));
+    QCOMPARE(m_broker->stats().keysRefused, quint64(1));
+}
+
+void tst_Handshake::keysNeverLogged()
+{
+    // Section 2.4: names are shown in logs, keys never, not even at debug level
+    // and not a refused one (it may be a real key with a typo).
+    QLoggingCategory::setFilterRules(QStringLiteral("middleman.*.debug=true"));
+    {
+        QMutexLocker lock(&g_logMutex);
+        g_log.clear();
+    }
+    g_previousHandler = qInstallMessageHandler(captureMessage);
+    auto restore = qScopeGuard([] {
+        qInstallMessageHandler(g_previousHandler);
+        g_previousHandler = nullptr;
+        QLoggingCategory::setFilterRules(QString());
+    });
+
+    const QByteArray badKey = "typo-client-secret-9f3a";
+    m_broker = startBroker();
+    QSignalSpy disconnected(m_broker.get(), &Broker::peerDisconnected);
+
+    TestPeer refused;
+    QVERIFY(openOnly(refused, m_broker->serverUrl()));
+    sendKey(refused, QByteArray("  " + badKey + "\n"), false);
+    QVERIFY(refused.waitForClose());
+    QCOMPARE(refused.closeCode, int(QWebSocketProtocol::CloseCodePolicyViolated));
+    QTRY_COMPARE(disconnected.size(), 1);
+
+    TestPeer client;
+    QVERIFY(client.connectWithKey(m_broker->serverUrl(), kClientKey));
+    QTRY_COMPARE(m_broker->peers().size(), 1);
+    client.socket.close();
+    QTRY_COMPARE(disconnected.size(), 2);
+    m_broker.reset();
+
+    QStringList log;
+    {
+        QMutexLocker lock(&g_logMutex);
+        log = g_log;
+    }
+    auto anyLine = [&](const QString &needle) {
+        return std::any_of(log.cbegin(), log.cend(), [&](const QString &line) { return line.contains(needle); });
+    };
+    // The debug rule took effect (ctest's QT_LOGGING_RULES is unset in main()).
+    QVERIFY2(anyLine(QStringLiteral("upgraded from")), qPrintable(log.join(QLatin1Char('\n'))));
+    QVERIFY2(anyLine(QStringLiteral("refused")), qPrintable(log.join(QLatin1Char('\n'))));
+    QVERIFY2(anyLine(QStringLiteral("connected from")), qPrintable(log.join(QLatin1Char('\n'))));
+    QVERIFY2(anyLine(QStringLiteral("'web'")), qPrintable(log.join(QLatin1Char('\n'))));
+    for (const QString &line : std::as_const(log)) {
+        QVERIFY2(!line.contains(QString::fromUtf8(badKey)), qPrintable(line));
+        QVERIFY2(!line.contains(QString::fromUtf8(kClientKey)), qPrintable(line));
+        QVERIFY2(!line.contains(QString::fromUtf8(KeyStore::hashedForm(kClientKey).sliced(7))), qPrintable(line));
+    }
+}
+
+int main(int argc, char *argv[])
+{
+    // ctest sets QT_LOGGING_RULES, and environment rules take precedence over
+    // QLoggingCategory::setFilterRules(), which keysNeverLogged() relies on.
+    qunsetenv("QT_LOGGING_RULES");
+    QCoreApplication app(argc, argv);
+    tst_Handshake test;
+    QTEST_SET_MAIN_SOURCE_PATH
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "tst_handshake.moc"
