@@ -21,12 +21,23 @@ QByteArray quoted(QByteArrayView text)
     return out;
 }
 
-// A target echoed back as ParseError::target ends up as the target of an ERR line
-// (section 4.8), so it must not hold a space either.
-QByteArray quotedTarget(QByteArrayView text)
+// ParseError::target becomes the target of an ERR line (section 4.8): echoed only
+// when it is a valid target, so the peer can match it; otherwise left empty ("-").
+QByteArray echoTarget(QByteArrayView text, int maxLength)
 {
-    QByteArray out = quoted(text);
-    out.replace(' ', '?');
+    return Target::checkSyntax(text, maxLength) ? text.toByteArray() : QByteArray();
+}
+
+// ParseError::reqId is echoed whole, so the peer can match the ERR to its request;
+// only control characters (a header value may hold a CR) are replaced.
+QByteArray echoReqId(QByteArrayView value)
+{
+    QByteArray out = value.toByteArray();
+    for (char &c : out) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f)
+            c = '?';
+    }
     return out;
 }
 
@@ -149,7 +160,7 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
     const std::optional<Command> command = commandFromName(commandText);
     if (command) {
         error.command = commandName(*command).toByteArray();
-        error.target = quotedTarget(targetText);
+        error.target = echoTarget(targetText, m_limits.maxTargetLength);
     }
     if (!commandLineEnded)
         return fail(error, 400, "message not terminated", false);
@@ -187,7 +198,7 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
             return fail(error, 400, "invalid header name '" + quoted(name) + "'", true);
         Header header{name.toByteArray(), line.sliced(colon + 1).trimmed().toByteArray()};
         if (error.reqId.isNull() && headerNameEquals(header.name, HeaderName::ReqId))
-            error.reqId = quoted(header.value);
+            error.reqId = echoReqId(header.value);
         message.headers.append(std::move(header));
     }
 
@@ -246,8 +257,8 @@ bool validateMessage(const Message &message, const CodecLimits &limits, ParseErr
             error->status = status;
             error->reason = std::move(reason);
             error->command = commandName(message.command).toByteArray();
-            error->target = quotedTarget(message.target);
-            error->reqId = quoted(message.header(HeaderName::ReqId));
+            error->target = echoTarget(message.target, limits.maxTargetLength);
+            error->reqId = echoReqId(message.header(HeaderName::ReqId));
             if (error->reqId.isEmpty())
                 error->reqId = QByteArray();
         }
