@@ -2,6 +2,8 @@
 
 #include "keystore.h"
 
+#include <QSet>
+
 namespace Middleman {
 
 bool BrokerConfig::validate(QString *error) const
@@ -36,6 +38,16 @@ bool BrokerConfig::validate(QString *error) const
             QString why;
             if (!KeyStore::checkKey(key.key, &why))
                 return fail(QStringLiteral("key '%1': %2").arg(key.name, why));
+        }
+    }
+    // One key must mean one role and one name.
+    QSet<QByteArray> digests;
+    for (const QList<KeyConfig> *keys : {&serviceKeys, &clientKeys}) {
+        for (const KeyConfig &key : *keys) {
+            const QByteArray digest = key.key.startsWith("sha256:") ? key.key.toLower() : KeyStore::hashedForm(key.key);
+            if (digests.contains(digest))
+                return fail(QStringLiteral("key '%1' is configured more than once").arg(key.name));
+            digests.insert(digest);
         }
     }
     for (const GrantConfig &grant : grants) {

@@ -2,6 +2,7 @@
 
 #include "configfile.h"
 #include "keystore.h"
+#include "logging.h"
 
 #include <QLoggingCategory>
 
@@ -62,7 +63,15 @@ bool BrokerOptions::read(const QCommandLineParser &parser, BrokerConfig *config,
     }
     if (parser.isSet(kLogLevel) && logLevel)
         *logLevel = parser.value(kLogLevel);
-    return config->validate(error);
+    if (!config->validate(error))
+        return false;
+    if (parser.isSet(kConfig)) {
+        qCInfo(lcConfig).noquote() << "configuration from" << parser.value(kConfig) << "with"
+                                   << config->serviceKeys.size() << "service keys,"
+                                   << config->clientKeys.size() << "client keys and" << config->grants.size()
+                                   << "permanent grants";
+    }
+    return true;
 }
 
 bool applyLogLevel(const QString &level, QString *error)

@@ -64,7 +64,15 @@ int main(int argc, char *argv[])
     BrokerOptions::addTo(&parser);
     parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("hash-key, or nothing to run"),
                                  QStringLiteral("[hash-key [KEY]]"));
-    parser.process(app);
+    // Every usage and configuration error exits with 2; --help and --version with 0.
+    if (!parser.parse(QCoreApplication::arguments())) {
+        std::fprintf(stderr, "middleman: %s\n", qPrintable(parser.errorText()));
+        return 2;
+    }
+    if (parser.isSet(QStringLiteral("help")))
+        parser.showHelp(0);
+    if (parser.isSet(QStringLiteral("version")))
+        parser.showVersion();
 
     const QStringList positional = parser.positionalArguments();
     if (!positional.isEmpty()) {

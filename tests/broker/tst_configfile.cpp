@@ -530,6 +530,19 @@ void tst_ConfigFile::validate_data()
     row("shutdown_grace_ms negative", [](BrokerConfig *c) { c->shutdownGraceMs = -1; },
         QStringLiteral("shutdown_grace_ms") + positive);
 
+    row("same key for two roles", [](BrokerConfig *c) {
+        c->serviceKeys = {KeyConfig{QStringLiteral("a"), "k1"}};
+        c->clientKeys = {KeyConfig{QStringLiteral("b"), "k1"}};
+    }, QStringLiteral("key 'b' is configured more than once"));
+    row("same key plain and hashed", [](BrokerConfig *c) {
+        c->serviceKeys = {KeyConfig{QStringLiteral("a"), "k1"},
+                          KeyConfig{QStringLiteral("b"), KeyStore::hashedForm("k1").toUpper().replace("SHA256:", "sha256:")}};
+    }, QStringLiteral("key 'b' is configured more than once"));
+    row("distinct keys", [](BrokerConfig *c) {
+        c->serviceKeys = {KeyConfig{QStringLiteral("a"), "k1"}};
+        c->clientKeys = {KeyConfig{QStringLiteral("b"), "k2"}};
+    }, QString());
+
     row("request timeout above the cap", [](BrokerConfig *c) { c->requestTimeoutMs = c->maxRequestTimeoutMs + 1; },
         QStringLiteral("request_timeout_ms must not exceed max_request_timeout_ms"));
     row("request timeout at the cap", [](BrokerConfig *c) { c->requestTimeoutMs = c->maxRequestTimeoutMs; },

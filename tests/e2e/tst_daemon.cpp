@@ -124,6 +124,7 @@ private Q_SLOTS:
     void configFileWithFlagOverride();
     void invalidConfig_data();
     void invalidConfig();
+    void unknownOption();
     void hashKey_data();
     void hashKey();
     void hashKeyRefusesBadKey_data();
@@ -367,7 +368,21 @@ void tst_Daemon::invalidConfig_data()
                                           << QByteArray("key 'x'");
     QTest::addRow("bad listen address") << QByteArray("listen = \"nowhere\"\n" + keys)
                                         << QByteArray("listen: expected HOST:PORT");
+    QTest::addRow("one key for two roles")
+        << QByteArray(keys + "[[client_keys]]\nname = \"dup\"\nkey = \"svc-key-1\"\n")
+        << QByteArray("key 'dup' is configured more than once");
     QTest::addRow("missing file") << QByteArray() << QByteArray("cannot read");
+}
+
+void tst_Daemon::unknownOption()
+{
+    Daemon daemon;
+    QVERIFY(daemon.start({QStringLiteral("--listne"), listenArg(freePort())}));
+    QVERIFY(daemon.waitForFinished());
+    daemon.err += daemon.process.readAllStandardError();
+    QCOMPARE(daemon.process.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(daemon.process.exitCode(), 2);
+    QVERIFY2(daemon.err.contains("Unknown option 'listne'"), daemon.err.constData());
 }
 
 void tst_Daemon::invalidConfig()
