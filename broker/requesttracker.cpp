@@ -75,8 +75,10 @@ QList<PendingRequest> RequestTracker::takeByResponder(quint64 responder)
         if (std::optional<PendingRequest> request = take(token))
             taken.append(std::move(*request));
     }
-    std::sort(taken.begin(), taken.end(),
-              [](const PendingRequest &a, const PendingRequest &b) { return a.startedMs < b.startedMs; });
+    // In the order the requests were made.
+    std::sort(taken.begin(), taken.end(), [](const PendingRequest &a, const PendingRequest &b) {
+        return DeadlineOrder()({a.startedMs, a.token}, {b.startedMs, b.token});
+    });
     return taken;
 }
 

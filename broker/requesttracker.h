@@ -55,8 +55,22 @@ public:
 private:
     void forget(const PendingRequest &request);
 
+    // Earliest deadline first; ties in the order the requests were made (tokens
+    // carry a counter: a shorter token is an older one).
+    struct DeadlineOrder
+    {
+        bool operator()(const std::pair<qint64, QByteArray> &a, const std::pair<qint64, QByteArray> &b) const
+        {
+            if (a.first != b.first)
+                return a.first < b.first;
+            if (a.second.size() != b.second.size())
+                return a.second.size() < b.second.size();
+            return a.second < b.second;
+        }
+    };
+
     QHash<QByteArray, PendingRequest> m_byToken;
-    std::set<std::pair<qint64, QByteArray>> m_deadlines;
+    std::set<std::pair<qint64, QByteArray>, DeadlineOrder> m_deadlines;
     QHash<quint64, int> m_outstanding;
     QHash<quint64, QSet<QByteArray>> m_byRequester;
     QHash<quint64, QSet<QByteArray>> m_byResponder;

@@ -71,6 +71,7 @@ private Q_SLOTS:
     void orphanThenExpire();
     void orphanThenAnswer();
     void takeAll();
+    void tiesKeepRequestOrder();
 };
 
 void tst_RequestTracker::addReturnsUniqueTokens()
@@ -409,6 +410,29 @@ void tst_RequestTracker::orphanThenAnswer()
     QCOMPARE(tracker.size(), qsizetype(0));
     // The responder leaving later finds nothing of it.
     QVERIFY(tracker.takeByResponder(9).isEmpty());
+}
+
+void tst_RequestTracker::tiesKeepRequestOrder()
+{
+    // 40 requests with one deadline and one start time: their 504s and 503s must
+    // go out in the order the requests were made (tokens mm-1 ... mm-14 in base 36
+    // would sort differently as plain text).
+    RequestTracker tracker;
+    QList<QByteArray> made;
+    for (int i = 0; i < 40; ++i)
+        made.append(tracker.add(1, QByteArray::number(i), 2, "t", 0, 100));
+    QList<QByteArray> expired;
+    for (const PendingRequest &request : tracker.takeExpired(100))
+        expired.append(request.token);
+    QCOMPARE(expired, made);
+
+    made.clear();
+    for (int i = 0; i < 40; ++i)
+        made.append(tracker.add(1, QByteArray::number(i), 2, "t", 0, 100));
+    QList<QByteArray> taken;
+    for (const PendingRequest &request : tracker.takeByResponder(2))
+        taken.append(request.token);
+    QCOMPARE(taken, made);
 }
 
 void tst_RequestTracker::takeAll()
