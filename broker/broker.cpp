@@ -3,6 +3,7 @@
 #include "logging.h"
 #include "session.h"
 
+#include <QDeadlineTimer>
 #include <QMetaMethod>
 #include <QRandomGenerator>
 #include <QWebSocket>
@@ -241,7 +242,9 @@ bool Broker::disconnectPeer(quint64 id, const QString &reason)
 
 void Broker::onPingSweep()
 {
-    const qint64 nowMs = now();
+    // Sessions stamp their last activity on QDeadlineTimer's monotonic clock
+    // (session.cpp), not on m_clock: compare on the same clock.
+    const qint64 nowMs = QDeadlineTimer::current().deadline();
     const QList<Session *> sessions = m_sessions.values();
     for (Session *session : sessions) {
         if (!session->pingIfIdle(nowMs, m_config.pingIntervalMs, m_config.maxMissedPings)) {

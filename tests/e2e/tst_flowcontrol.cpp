@@ -1,0 +1,477 @@
+// PROTOCOL.md 1 (pings), 3 (malformed input), 4.9 (OPT), 5 (slow consumers) and
+// 6 (limits): what the broker does with peers that read too slowly, stop
+// answering pings, send too much or send garbage.
+
+#include "rawpeer.h"
+#include "testpeer.h"
+
+using namespace Middleman;
+using namespace Middleman::Testing;
+
+namespace {
+
+// RFC 6455 7.4.1 codes the broker closes with.
+constexpr int kCloseGoingAway = 1001;
+constexpr int kCloseTooBig = 1009;
+constexpr int kCloseTryAgainLater = 1013;
+
+// Once the answer to this OPT is back, every answer the broker gave to what the
+// peer sent before it has arrived too (one connection, one order).
+bool sync(TestPeer &peer)
+{
+    static int counter = 0;
+    const QByteArray id = "sync-" + QByteArray::number(++counter);
+    peer.send(msg(Command::Opt, "-", {{"ReqID", id}}));
+    return peer
+        .waitFor([&](const Message &m) { return m.command == Command::Res && m.header(HeaderName::ReqId) == id; })
+        .has_value();
+}
+
+// The broker's id for a peer, found by the peer's local port.
+quint64 idOf(const Broker &broker, quint16 localPort)
+{
+    const QList<PeerInfo> peers = broker.peers();
+    for (const PeerInfo &peer : peers) {
+        if (peer.port == localPort)
+            return peer.id;
+    }
+    return 0;
+}
+
+// The peerDisconnected() emission for one peer, as (code, reason).
+std::optional<std::pair<int, QString>> disconnectOf(const QSignalSpy &spy, quint64 id)
+{
+    for (const QList<QVariant> &args : spy) {
+        if (args.at(0).toULongLong() == id)
+            return std::make_pair(args.at(1).toInt(), args.at(2).toString());
+    }
+    return std::nullopt;
+}
+
+QByteArray pubWire(const QByteArray &target, const QByteArray &body)
+{
+    return serialize(msg(Command::Pub, target, {}, body));
+}
+
+QList<Command> commandsOf(const QList<Message> &messages)
+{
+    QList<Command> out;
+    for (const Message &m : messages)
+        out.append(m.command);
+    return out;
+}
+
+} // namespace
+
+class tst_FlowControl : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void slowConsumerClosed();
+    void messageTooLarge_data();
+    void messageTooLarge();
+    void frameTooLarge_data();
+    void frameTooLarge();
+    void subscriptionLimit();
+    void idlePeerClosed();
+    void answersPeerPings();
+    void malformedMessages_data();
+    void malformedMessages();
+    void options_data();
+    void options();
+};
+
+void tst_FlowControl::slowConsumerClosed()
+{
+    BrokerConfig config = testConfig();
+    config.outboundQueueBytes = 256 * 1024;
+    config.grants = {GrantConfig{Command::Esub, "feed"}};
+    const auto broker = startBroker(config);
+
+    TestPeer publisher;
+    TestPeer normal;
+    RawPeer slow;
+    QVERIFY(publisher.connectWithKey(broker->serverUrl(), kServiceKey));
+    QVERIFY(normal.connectWithKey(broker->serverUrl(), kClientKey));
+    QVERIFY2(slow.connectWithKey(broker->serverUrl(), kClientKey), qPrintable(slow.errorString()));
+    const quint64 slowId = idOf(*broker, slow.localPort());
+    QVERIFY(slowId != 0);
+
+    QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
+    normal.send(msg(Command::Sub, "feed"));
+    slow.sendText(serialize(msg(Command::Sub, "feed")));
+    QTRY_COMPARE(subscribed.size(), 2);
+
+    QSignalSpy left(broker.get(), &Broker::peerDisconnected);
+    slow.stopReading();
+    // Publish until the slow peer's queue overflows. Each message waits for the
+    // normal subscriber, so that one keeps up while the slow one falls behind
+    // (the kernel's socket buffers take some megabytes before the broker queues).
+    const QByteArray filler(64 * 1024, 'x');
+    constexpr int kMaxMessages = 2000;
+    int sent = 0;
+    auto publish = [&] {
+        publisher.send(msg(Command::Pub, "feed", {{"Seq", QByteArray::number(sent)}}, filler));
+        ++sent;
+        return normal.waitForCount(sent, 10000);
+    };
+    while (sent < kMaxMessages && broker->stats().slowConsumersClosed == 0)
+        QVERIFY(publish());
+    QCOMPARE(broker->stats().slowConsumersClosed, quint64(1));
+    QVERIFY(sent < kMaxMessages);
+    qInfo("slow consumer closed after %d messages of %lld bytes", sent, qint64(filler.size()));
+    QVERIFY(broker->stats().deliveriesDropped >= 1);
+    // The others go on as before.
+    for (int i = 0; i < 10; ++i)
+        QVERIFY(publish());
+
+    QCOMPARE(normal.messages.size(), qsizetype(sent));
+    for (int i = 0; i < sent; ++i) {
+        const Message &m = normal.messages.at(i);
+        QCOMPARE(m.command, Command::Pub);
+        QCOMPARE(m.header("Seq"), QByteArray::number(i));
+        QCOMPARE(m.body.size(), filler.size());
+    }
+    QVERIFY(normal.badFrames.isEmpty());
+
+    // Reading again, the slow peer finds an unbroken prefix of the stream and
+    // then the close frame saying why.
+    slow.resumeReading();
+    QVERIFY(slow.waitForCloseFrame(10000));
+    QCOMPARE(slow.closeCode, kCloseTryAgainLater);
+    QVERIFY2(slow.closeReason.contains(QStringLiteral("slow consumer")), qPrintable(slow.closeReason));
+    QVERIFY(!slow.messages.isEmpty());
+    QVERIFY(slow.messages.size() < sent);
+    for (qsizetype i = 0; i < slow.messages.size(); ++i) {
+        Message m;
+        ParseError error;
+        QVERIFY(parseOne(slow.messages.at(i).payload, CodecLimits{}, &m, &error));
+        QCOMPARE(m.header("Seq"), QByteArray::number(i));
+        QCOMPARE(m.body.size(), filler.size());
+    }
+    QVERIFY(slow.protocolErrors.isEmpty());
+
+    QTRY_VERIFY(disconnectOf(left, slowId).has_value());
+    QCOMPARE(disconnectOf(left, slowId)->first, kCloseTryAgainLater);
+    QCOMPARE(left.size(), 1);
+    QVERIFY(!publisher.closed);
+    QVERIFY(!normal.closed);
+    QCOMPARE(broker->stats().slowConsumersClosed, quint64(1));
+    QVERIFY(broker->subscriptionsOf(slowId).isEmpty());
+}
+
+void tst_FlowControl::messageTooLarge_data()
+{
+    QTest::addColumn<QByteArray>("tooLarge");
+    const QByteArray body(2000, 'x');
+    QTest::addRow("dot-stuffed body") << pubWire("t", body);
+    QTest::addRow("content-length body") << QByteArray("PUB t\nContent-Length: 2000\n\n" + body + "\n.\n");
+    QTest::addRow("long header") << QByteArray("PUB t\nX-Big: " + QByteArray(1500, 'h') + "\n\n.\n");
+}
+
+void tst_FlowControl::messageTooLarge()
+{
+    QFETCH(QByteArray, tooLarge);
+    BrokerConfig config = testConfig();
+    config.codec.maxMessageSize = 1024;
+    config.maxFrameSize = 64 * 1024;
+    const auto broker = startBroker(config);
+
+    TestPeer peer;
+    QVERIFY(peer.connectWithKey(broker->serverUrl(), kServiceKey));
+    QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
+    peer.send(msg(Command::Sub, "t"));
+    QTRY_COMPARE(subscribed.size(), 1);
+
+    // One accepted frame: the large message, then a small one.
+    peer.send(tooLarge + pubWire("t", "small"));
+    const std::optional<Message> small = peer.waitFor(Command::Pub, "t");
+    QVERIFY(small);
+    QCOMPARE(small->body, QByteArray("small"));
+    QCOMPARE(peer.messages.size(), 1);
+    const Message err = peer.messages.takeFirst();
+    QCOMPARE(err.command, Command::Err);
+    QCOMPARE(err.target, QByteArray("t"));
+    QCOMPARE(err.header(HeaderName::Status), QByteArray("413"));
+    QCOMPARE(err.header(HeaderName::Command), QByteArray("PUB"));
+    QVERIFY2(err.body.contains("too large"), err.body.constData());
+
+    QVERIFY(sync(peer));
+    QVERIFY(!peer.closed);
+    QCOMPARE(broker->connectionCount(), 1);
+}
+
+void tst_FlowControl::frameTooLarge_data()
+{
+    QTest::addColumn<bool>("fragmented");
+    QTest::addRow("one frame") << false;          // the frame header alone says it is too big
+    QTest::addRow("fragmented message") << true;  // every frame fits, the message does not
+}
+
+void tst_FlowControl::frameTooLarge()
+{
+    QFETCH(bool, fragmented);
+    BrokerConfig config = testConfig();
+    config.codec.maxMessageSize = 16 * 1024;
+    config.maxFrameSize = 64 * 1024;
+    const auto broker = startBroker(config);
+
+    TestPeer bystander;
+    QVERIFY(bystander.connectWithKey(broker->serverUrl(), kServiceKey));
+    QSignalSpy left(broker.get(), &Broker::peerDisconnected);
+    // Many messages that are each fine, in one WebSocket message over the limit.
+    QByteArray wire;
+    while (wire.size() <= config.maxFrameSize)
+        wire += pubWire("t", QByteArray(4000, 'x'));
+
+    int seenCode = -1;
+    QString seenReason;
+    quint64 id = 0;
+    if (fragmented) {
+        TestPeer peer;
+        QVERIFY(peer.connectWithKey(broker->serverUrl(), kServiceKey));
+        id = idOf(*broker, peer.socket.localPort());
+        peer.socket.setOutgoingFrameSize(16 * 1024);
+        peer.send(wire);
+        QVERIFY(peer.waitForClose());
+        seenCode = peer.closeCode;
+        seenReason = peer.closeReason;
+    } else {
+        RawPeer peer;
+        QVERIFY2(peer.connectWithKey(broker->serverUrl(), kServiceKey), qPrintable(peer.errorString()));
+        id = idOf(*broker, peer.localPort());
+        peer.sendText(wire);
+        QVERIFY(peer.waitForCloseFrame());
+        seenCode = peer.closeCode;
+        seenReason = peer.closeReason;
+        QVERIFY(peer.messages.isEmpty()); // nothing of it was routed back as an ERR
+    }
+    QVERIFY(id != 0);
+    QCOMPARE(seenCode, kCloseTooBig);
+    QVERIFY(!seenReason.isEmpty());
+    QTRY_VERIFY(disconnectOf(left, id).has_value());
+    QCOMPARE(disconnectOf(left, id)->first, kCloseTooBig);
+    QCOMPARE(broker->stats().publishes, quint64(0));
+
+    // Only that connection paid for it.
+    QVERIFY(sync(bystander));
+    QVERIFY(!bystander.closed);
+    QCOMPARE(left.size(), 1);
+}
+
+void tst_FlowControl::subscriptionLimit()
+{
+    BrokerConfig config = testConfig();
+    config.maxSubscriptions = 3;
+    const auto broker = startBroker(config);
+    TestPeer peer;
+    TestPeer other;
+    QVERIFY(peer.connectWithKey(broker->serverUrl(), kServiceKey));
+    QVERIFY(other.connectWithKey(broker->serverUrl(), kServiceKey));
+    const quint64 id = idOf(*broker, peer.socket.localPort());
+
+    QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
+    for (const QByteArray &pattern : {QByteArray("a"), QByteArray("b.*"), QByteArray("c.>")})
+        peer.send(msg(Command::Sub, pattern));
+    peer.send(msg(Command::Sub, "d", {{"ReqID", "s4"}}));
+    peer.send(msg(Command::Sub, "a")); // a repeat is no new subscription
+    QVERIFY(sync(peer));
+    QCOMPARE(subscribed.size(), 3);
+    QCOMPARE(broker->subscriptionsOf(id).size(), 3);
+    QVERIFY(!broker->subscriptionsOf(id).contains("d"));
+
+    QCOMPARE(peer.messages.size(), 1);
+    const Message err = peer.messages.takeFirst();
+    QCOMPARE(err.command, Command::Err);
+    QCOMPARE(err.target, QByteArray("d"));
+    QCOMPARE(err.header(HeaderName::Status), QByteArray("429"));
+    QCOMPARE(err.header(HeaderName::Command), QByteArray("SUB"));
+    QCOMPARE(err.header(HeaderName::ReqId), QByteArray("s4"));
+    QVERIFY(err.body.contains("3"));
+
+    // The limit is per connection, and an UNSUB makes room.
+    other.send(msg(Command::Sub, "d"));
+    QTRY_COMPARE(subscribed.size(), 4);
+    peer.send(msg(Command::Unsub, "a"));
+    peer.send(msg(Command::Sub, "d"));
+    QVERIFY(sync(peer));
+    QVERIFY(!peer.waitFor(Command::Err, {}, 0));
+    QCOMPARE(subscribed.size(), 5);
+    QVERIFY(broker->subscriptionsOf(id).contains("d"));
+    QCOMPARE(broker->subscriptionsOf(id).size(), 3);
+}
+
+void tst_FlowControl::idlePeerClosed()
+{
+    BrokerConfig config = testConfig();
+    config.pingIntervalMs = 100;
+    config.maxMissedPings = 2;
+    const auto broker = startBroker(config);
+    QSignalSpy left(broker.get(), &Broker::peerDisconnected);
+
+    TestPeer answering; // QWebSocket answers pings by itself
+    RawPeer responsive;
+    RawPeer silent;
+    silent.setAnswerPings(false);
+    QVERIFY(answering.connectWithKey(broker->serverUrl(), kClientKey));
+    QVERIFY2(responsive.connectWithKey(broker->serverUrl(), kClientKey), qPrintable(responsive.errorString()));
+    QVERIFY2(silent.connectWithKey(broker->serverUrl(), kClientKey), qPrintable(silent.errorString()));
+    const quint64 silentId = idOf(*broker, silent.localPort());
+
+    QVERIFY(silent.waitForCloseFrame());
+    QCOMPARE(silent.pings.size(), qsizetype(config.maxMissedPings));
+    QCOMPARE(silent.closeCode, kCloseGoingAway);
+    QVERIFY2(silent.closeReason.contains(QStringLiteral("ping")), qPrintable(silent.closeReason));
+    QTRY_VERIFY(disconnectOf(left, silentId).has_value());
+    QCOMPARE(disconnectOf(left, silentId)->first, kCloseGoingAway);
+    QCOMPARE(broker->stats().idleClosed, quint64(1));
+
+    // Several ping intervals later the peers that answer are still there.
+    const qsizetype seen = responsive.pings.size();
+    QTRY_VERIFY(responsive.pings.size() >= seen + 3);
+    QCOMPARE(left.size(), 1);
+    QCOMPARE(broker->stats().idleClosed, quint64(1));
+    QVERIFY(!responsive.closeReceived);
+    QVERIFY(!answering.closed);
+    QVERIFY(sync(answering));
+    QCOMPARE(broker->connectionCount(), 2);
+}
+
+void tst_FlowControl::answersPeerPings()
+{
+    // Section 1: the broker answers WebSocket pings.
+    const auto broker = startBroker();
+    RawPeer peer;
+    QVERIFY2(peer.connectWithKey(broker->serverUrl(), kClientKey), qPrintable(peer.errorString()));
+    peer.sendPing("are you there");
+    QTRY_COMPARE(peer.pongs.size(), 1);
+    QCOMPARE(peer.pongs.first(), QByteArray("are you there"));
+    QVERIFY(peer.protocolErrors.isEmpty());
+}
+
+void tst_FlowControl::malformedMessages_data()
+{
+    QTest::addColumn<QByteArray>("bad");
+    QTest::addColumn<QByteArray>("errTarget");
+    QTest::addColumn<QByteArray>("command"); // Command header, empty when unrecognised
+    QTest::addColumn<QByteArray>("reqId");
+    QTest::addColumn<QByteArray>("reason");  // part of the ERR body
+    QTest::addColumn<bool>("framingKept");   // are later messages in the frame read?
+
+    const QByteArray none;
+    QTest::addRow("unknown command") << QByteArray("FOO ok\n\nbody\n.\n") << QByteArray("-") << none << none
+                                     << QByteArray("unknown command 'FOO'") << true;
+    QTest::addRow("header without colon") << QByteArray("PUB ok\nNoColonHere\n\nbody\n.\n") << QByteArray("ok")
+                                          << QByteArray("PUB") << none << QByteArray("malformed header line")
+                                          << true;
+    QTest::addRow("space in header name") << QByteArray("PUB ok\nBad Name: v\n\n.\n") << QByteArray("ok")
+                                          << QByteArray("PUB") << none << QByteArray("invalid header name") << true;
+    QTest::addRow("wildcard in PUB target") << QByteArray("PUB ok.*\n\nbody\n.\n") << QByteArray("ok.*")
+                                            << QByteArray("PUB") << none << QByteArray("wildcards are not allowed")
+                                            << true;
+    QTest::addRow("wildcard in REQ target") << QByteArray("REQ svc.>\nReqID: 7\n\n.\n") << QByteArray("svc.>")
+                                            << QByteArray("REQ") << QByteArray("7")
+                                            << QByteArray("wildcards are not allowed") << true;
+    QTest::addRow("missing target") << QByteArray("PUB\n\nbody\n.\n") << QByteArray("-") << QByteArray("PUB")
+                                    << none << QByteArray("missing target") << true;
+    QTest::addRow("empty token") << QByteArray("PUB a..b\n\n.\n") << QByteArray("a..b") << QByteArray("PUB")
+                                 << none << QByteArray("empty token") << true;
+    QTest::addRow("'>' not last in SUB") << QByteArray("SUB a.>.b\n\n.\n") << QByteArray("a.>.b")
+                                         << QByteArray("SUB") << none << QByteArray("last token") << true;
+    QTest::addRow("REQ without ReqID") << QByteArray("REQ svc\n\n.\n") << QByteArray("svc") << QByteArray("REQ")
+                                       << none << QByteArray("missing ReqID") << true;
+    QTest::addRow("ERR from a peer") << QByteArray("ERR x\nStatus: 400\n\n.\n") << QByteArray("x")
+                                     << QByteArray("ERR") << none << QByteArray("broker only") << true;
+    QTest::addRow("unreadable Content-Length ends the frame")
+        << QByteArray("PUB ok\nContent-Length: abc\n\nxy\n.\n") << QByteArray("ok") << QByteArray("PUB") << none
+        << QByteArray("Content-Length") << false;
+}
+
+void tst_FlowControl::malformedMessages()
+{
+    QFETCH(QByteArray, bad);
+    QFETCH(QByteArray, errTarget);
+    QFETCH(QByteArray, command);
+    QFETCH(QByteArray, reqId);
+    QFETCH(QByteArray, reason);
+    QFETCH(bool, framingKept);
+
+    const auto broker = startBroker();
+    TestPeer peer;
+    QVERIFY(peer.connectWithKey(broker->serverUrl(), kServiceKey));
+    QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
+    peer.send(msg(Command::Sub, "ok"));
+    QTRY_COMPARE(subscribed.size(), 1);
+
+    // Good, bad, good in one frame; the service gets its own publishes back.
+    peer.send(pubWire("ok", "before") + bad + pubWire("ok", "after"));
+    if (framingKept) {
+        QVERIFY(peer.waitForCount(3));
+    } else {
+        QVERIFY(peer.waitForCount(2));
+        peer.send(pubWire("ok", "next frame"));
+        QVERIFY(peer.waitForCount(3));
+    }
+    QVERIFY(sync(peer));
+    QCOMPARE(commandsOf(peer.messages), (QList<Command>{Command::Pub, Command::Err, Command::Pub}));
+    QCOMPARE(peer.messages.at(0).body, QByteArray("before"));
+    QCOMPARE(peer.messages.at(2).body, framingKept ? QByteArray("after") : QByteArray("next frame"));
+
+    const Message &err = peer.messages.at(1);
+    QCOMPARE(err.target, errTarget);
+    QCOMPARE(err.header(HeaderName::Status), QByteArray("400"));
+    QCOMPARE(err.header(HeaderName::Command), command);
+    QCOMPARE(err.header(HeaderName::ReqId), reqId);
+    QVERIFY2(err.body.contains(reason), err.body.constData());
+    QVERIFY(!peer.closed);
+    QVERIFY(peer.badFrames.isEmpty());
+    QCOMPARE(subscribed.size(), 1); // a bad SUB subscribed nothing
+}
+
+void tst_FlowControl::options_data()
+{
+    QTest::addColumn<QList<Header>>("headers");
+    QTest::addColumn<int>("status");
+    QTest::addColumn<QByteArray>("reason"); // part of the ERR body
+
+    QTest::addRow("Batch on") << QList<Header>{{"Batch", "on"}} << 200 << QByteArray();
+    QTest::addRow("Batch off") << QList<Header>{{"Batch", "off"}} << 200 << QByteArray();
+    QTest::addRow("name and value in any case") << QList<Header>{{"batch", "ON"}} << 200 << QByteArray();
+    QTest::addRow("no option") << QList<Header>{} << 200 << QByteArray();
+    QTest::addRow("bad Batch value") << QList<Header>{{"Batch", "maybe"}} << 400 << QByteArray("on or off");
+    QTest::addRow("unknown option") << QList<Header>{{"Colour", "red"}} << 400
+                                    << QByteArray("unknown option 'Colour'");
+    QTest::addRow("unknown option after a good one") << QList<Header>{{"Batch", "on"}, {"Colour", "red"}} << 400
+                                                     << QByteArray("unknown option");
+}
+
+void tst_FlowControl::options()
+{
+    QFETCH(QList<Header>, headers);
+    QFETCH(int, status);
+    QFETCH(QByteArray, reason);
+
+    const auto broker = startBroker();
+    TestPeer peer;
+    QVERIFY(peer.connectWithKey(broker->serverUrl(), kClientKey));
+    Message opt = msg(Command::Opt, "-", headers);
+    opt.headers.prepend(Header{"ReqID", "o1"});
+    peer.send(opt);
+
+    const Command expected = status == 200 ? Command::Res : Command::Err;
+    const std::optional<Message> answer = peer.waitFor(expected, "-");
+    QVERIFY(answer);
+    QCOMPARE(answer->header(HeaderName::Status), QByteArray::number(status));
+    QCOMPARE(answer->header(HeaderName::ReqId), QByteArray("o1"));
+    if (status != 200) {
+        QCOMPARE(answer->header(HeaderName::Command), QByteArray("OPT"));
+        QVERIFY2(answer->body.contains(reason), answer->body.constData());
+    }
+    // Either way the connection goes on.
+    QVERIFY(sync(peer));
+    QVERIFY(peer.messages.isEmpty());
+    QVERIFY(!peer.closed);
+}
+
+QTEST_MAIN(tst_FlowControl)
+#include "tst_flowcontrol.moc"
