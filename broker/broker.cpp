@@ -190,6 +190,19 @@ void Broker::onDisconnected(quint64 id)
     if (!session)
         return;
     ++m_stats.disconnects;
+    if (!session->closedByBroker()) {
+        // Qt's WebSocket layer closes on its own for protocol violations (section 6:
+        // a frame over max_frame_size gives 1009, invalid UTF-8 1007).
+        switch (session->closeCode()) {
+        case QWebSocketProtocol::CloseCodeProtocolError:
+        case QWebSocketProtocol::CloseCodeWrongDatatype:
+        case QWebSocketProtocol::CloseCodeTooMuchData:
+            ++m_stats.protocolCloses;
+            break;
+        default:
+            break;
+        }
+    }
     m_clientIds.remove(session->clientId());
     if (session->role() != Role::None) {
         m_subscriptions.removeAll(id);
@@ -432,7 +445,13 @@ void Broker::handleReq(Session *session, Message &message)
     const QByteArray timeoutText = message.header(HeaderName::Timeout);
     if (!timeoutText.isNull()) {
         bool ok = false;
-        const qint64 value = timeoutText.toLongLong(&ok);
+        qint64 value = timeoutText.toLongLong(&ok);
+        const bool allDigits = !timeoutText.isEmpty()
+            && std::all_of(timeoutText.cbegin(), timeoutText.cend(), [](char c) { return c >= '0' && c <= '9'; });
+        if (!ok && allDigits) {
+            ok = true; // too many digits for 64 bits: simply over the cap
+            value = std::numeric_limits<qint64>::max();
+        }
         if (!ok || value <= 0) {
             sendError(session, 400, "invalid Timeout '" + timeoutText.left(32) + "'", message.command,
                       message.target, reqId);
@@ -637,6 +656,10 @@ void Broker::sendError(Session *session, const ParseError &error)
         err.headers.append(Header{HeaderName::Command.toByteArray(), error.command});
     err.body = error.reason;
     ++m_stats.errorsSent;
+    if (error.status == 413)
+        ++m_stats.messagesTooLarge;
+    else if (error.status == 429)
+        ++m_stats.limitRefusals;
     deliver(session, OutFrame::fromBytes(serialize(err), false));
 }
 

@@ -106,6 +106,7 @@ void Session::close(QWebSocketProtocol::CloseCode code, const QString &reason)
     if (m_state == State::Closing)
         return;
     m_state = State::Closing;
+    m_closedByBroker = true;
     m_closeCode = code;
     m_closeReason = reason;
     delete m_handshakeTimer;

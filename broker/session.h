@@ -72,6 +72,9 @@ public:
     void countMessageIn() { ++m_messagesIn; }
 
     QWebSocketProtocol::CloseCode closeCode() const { return m_closeCode; }
+    // True when close() was called (by the broker), false when the peer or the
+    // WebSocket layer ended the connection.
+    bool closedByBroker() const { return m_closedByBroker; }
     QString closeReason() const { return m_closeReason; }
 
 Q_SIGNALS:
@@ -114,6 +117,7 @@ private:
     QWebSocketProtocol::CloseCode m_closeCode = QWebSocketProtocol::CloseCodeNormal;
     QString m_closeReason;
     bool m_disconnectReported = false;
+    bool m_closedByBroker = false;
 };
 
 } // namespace Middleman

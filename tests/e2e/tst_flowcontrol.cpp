@@ -195,6 +195,7 @@ void tst_FlowControl::messageTooLarge()
     QCOMPARE(err.header(HeaderName::Status), QByteArray("413"));
     QCOMPARE(err.header(HeaderName::Command), QByteArray("PUB"));
     QVERIFY2(err.body.contains("too large"), err.body.constData());
+    QCOMPARE(broker->stats().messagesTooLarge, quint64(1));
 
     QVERIFY(sync(peer));
     QVERIFY(!peer.closed);
@@ -252,6 +253,7 @@ void tst_FlowControl::frameTooLarge()
     QTRY_VERIFY(disconnectOf(left, id).has_value());
     QCOMPARE(disconnectOf(left, id)->first, kCloseTooBig);
     QCOMPARE(broker->stats().publishes, quint64(0));
+    QCOMPARE(broker->stats().protocolCloses, quint64(1));
 
     // Only that connection paid for it.
     QVERIFY(sync(bystander));
@@ -285,6 +287,7 @@ void tst_FlowControl::subscriptionLimit()
     QCOMPARE(err.command, Command::Err);
     QCOMPARE(err.target, QByteArray("d"));
     QCOMPARE(err.header(HeaderName::Status), QByteArray("429"));
+    QCOMPARE(broker->stats().limitRefusals, quint64(1));
     QCOMPARE(err.header(HeaderName::Command), QByteArray("SUB"));
     QCOMPARE(err.header(HeaderName::ReqId), QByteArray("s4"));
     QVERIFY(err.body.contains("3"));

@@ -490,6 +490,7 @@ void tst_ReqRes::timeout_data()
     QTest::addRow("header longer than default") << 100 << 1000 << QByteArray("250") << 250;
     QTest::addRow("configured default without header") << 200 << 300000 << QByteArray() << 200;
     QTest::addRow("huge header capped") << 100 << 200 << QByteArray("100000000") << 200;
+    QTest::addRow("header beyond 64 bits capped") << 100 << 200 << QByteArray("99999999999999999999999") << 200;
 }
 
 void tst_ReqRes::timeout()
