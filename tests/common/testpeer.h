@@ -109,6 +109,18 @@ public:
     {
         return QTest::qWaitFor([&] { return messages.size() >= count; }, timeoutMs);
     }
+    // Waits until the broker has handled everything this peer sent before: OPT is
+    // answered by RES "-" with Status 200 in order with the rest (PROTOCOL.md 4.9).
+    bool sync(int timeoutMs = 5000)
+    {
+        static int counter = 0;
+        const QByteArray tag = "sync-" + QByteArray::number(++counter);
+        send(serialize(Message{Command::Opt, "-", {Header{"ReqID", tag}}, {}, false}));
+        const std::optional<Message> res = waitFor(
+            [&](const Message &m) { return m.command == Command::Res && m.header(HeaderName::ReqId) == tag; },
+            timeoutMs);
+        return res && res->header(HeaderName::Status) == "200";
+    }
     bool waitForClose(int timeoutMs = 5000)
     {
         return QTest::qWaitFor([this] { return closed; }, timeoutMs);
@@ -147,6 +159,17 @@ private:
         }
     }
 };
+
+// The broker's id for a peer, found by the peer's local port.
+inline quint64 peerIdByPort(const Broker &broker, quint16 localPort)
+{
+    const QList<PeerInfo> peers = broker.peers();
+    for (const PeerInfo &peer : peers) {
+        if (peer.port == localPort)
+            return peer.id;
+    }
+    return 0;
+}
 
 // Builds a message in one expression: msg(Command::Pub, "a.b", {{"ReqID","1"}}, "body").
 inline Message msg(Command command, const QByteArray &target, const QList<Header> &headers = {},

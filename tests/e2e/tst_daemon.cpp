@@ -94,17 +94,6 @@ public:
     QByteArray err;
 };
 
-// Waits until every message `peer` sent before has been processed: OPT is
-// answered by RES "-" with Status 200 in order with the rest (PROTOCOL.md 4.9).
-bool sync(TestPeer &peer, const QByteArray &tag)
-{
-    peer.send(msg(Command::Opt, "-", {{"ReqID", tag}}));
-    const std::optional<Message> res = peer.waitFor([&](const Message &m) {
-        return m.command == Command::Res && m.header(HeaderName::ReqId) == tag;
-    });
-    return res && res->header(HeaderName::Status) == "200";
-}
-
 bool hasErr(const TestPeer &peer)
 {
     return std::any_of(peer.messages.cbegin(), peer.messages.cend(),
@@ -158,9 +147,9 @@ void tst_Daemon::keysOnCommandLine()
 
     // The service lets clients subscribe under news.>; the client subscribes.
     service.send(msg(Command::Esub, "news.>"));
-    QVERIFY(sync(service, "s1"));
+    QVERIFY(service.sync());
     client.send(msg(Command::Sub, "news.today"));
-    QVERIFY(sync(client, "c1"));
+    QVERIFY(client.sync());
     QVERIFY(!hasErr(client));
 
     service.send(msg(Command::Pub, "news.today", {{"Lang", "en"}}, "headline"));
@@ -228,7 +217,7 @@ void tst_Daemon::generatedKeys()
     QVERIFY(service.connectWithKey(url, serviceKey));
     QVERIFY(client.connectWithKey(url, clientKey));
     service.send(msg(Command::Sub, "gen.check"));
-    QVERIFY(sync(service, "s1"));
+    QVERIFY(service.sync());
     QVERIFY(!hasErr(service));
     client.send(msg(Command::Sub, "gen.check"));
     const std::optional<Message> err = client.waitFor(Command::Err, "gen.check");
@@ -311,7 +300,7 @@ void tst_Daemon::configFileWithFlagOverride()
     // The permanent grant lets the client subscribe under news.> with no service grant.
     client.send(msg(Command::Sub, "news.sport"));
     client.send(msg(Command::Sub, "weather.today"));
-    QVERIFY(sync(client, "c1"));
+    QVERIFY(client.sync());
     const std::optional<Message> refused = client.waitFor(Command::Err, "weather.today", 0);
     QVERIFY(refused);
     QCOMPARE(refused->header(HeaderName::Status), QByteArray("403"));
@@ -326,7 +315,7 @@ void tst_Daemon::configFileWithFlagOverride()
     TestPeer requester;
     QVERIFY(requester.connectWithKey(url, serviceKey));
     service.send(msg(Command::Sub, "svc.slow"));
-    QVERIFY(sync(service, "s1"));
+    QVERIFY(service.sync());
     requester.send(msg(Command::Req, "svc.slow", {{"ReqID", "r1"}}));
     QVERIFY(service.waitFor(Command::Req, "svc.slow"));
     const std::optional<Message> timedOut = requester.waitFor(Command::Res, "svc.slow", 5000);

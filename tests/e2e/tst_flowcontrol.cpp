@@ -15,29 +15,6 @@ constexpr int kCloseGoingAway = 1001;
 constexpr int kCloseTooBig = 1009;
 constexpr int kCloseTryAgainLater = 1013;
 
-// Once the answer to this OPT is back, every answer the broker gave to what the
-// peer sent before it has arrived too (one connection, one order).
-bool sync(TestPeer &peer)
-{
-    static int counter = 0;
-    const QByteArray id = "sync-" + QByteArray::number(++counter);
-    peer.send(msg(Command::Opt, "-", {{"ReqID", id}}));
-    return peer
-        .waitFor([&](const Message &m) { return m.command == Command::Res && m.header(HeaderName::ReqId) == id; })
-        .has_value();
-}
-
-// The broker's id for a peer, found by the peer's local port.
-quint64 idOf(const Broker &broker, quint16 localPort)
-{
-    const QList<PeerInfo> peers = broker.peers();
-    for (const PeerInfo &peer : peers) {
-        if (peer.port == localPort)
-            return peer.id;
-    }
-    return 0;
-}
-
 // The peerDisconnected() emission for one peer, as (code, reason).
 std::optional<std::pair<int, QString>> disconnectOf(const QSignalSpy &spy, quint64 id)
 {
@@ -94,7 +71,7 @@ void tst_FlowControl::slowConsumerClosed()
     QVERIFY(publisher.connectWithKey(broker->serverUrl(), kServiceKey));
     QVERIFY(normal.connectWithKey(broker->serverUrl(), kClientKey));
     QVERIFY2(slow.connectWithKey(broker->serverUrl(), kClientKey), qPrintable(slow.errorString()));
-    const quint64 slowId = idOf(*broker, slow.localPort());
+    const quint64 slowId = peerIdByPort(*broker, slow.localPort());
     QVERIFY(slowId != 0);
 
     QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
@@ -197,7 +174,7 @@ void tst_FlowControl::messageTooLarge()
     QVERIFY2(err.body.contains("too large"), err.body.constData());
     QCOMPARE(broker->stats().messagesTooLarge, quint64(1));
 
-    QVERIFY(sync(peer));
+    QVERIFY(peer.sync());
     QVERIFY(!peer.closed);
     QCOMPARE(broker->connectionCount(), 1);
 }
@@ -231,7 +208,7 @@ void tst_FlowControl::frameTooLarge()
     if (fragmented) {
         TestPeer peer;
         QVERIFY(peer.connectWithKey(broker->serverUrl(), kServiceKey));
-        id = idOf(*broker, peer.socket.localPort());
+        id = peerIdByPort(*broker, peer.socket.localPort());
         peer.socket.setOutgoingFrameSize(16 * 1024);
         peer.send(wire);
         QVERIFY(peer.waitForClose());
@@ -240,7 +217,7 @@ void tst_FlowControl::frameTooLarge()
     } else {
         RawPeer peer;
         QVERIFY2(peer.connectWithKey(broker->serverUrl(), kServiceKey), qPrintable(peer.errorString()));
-        id = idOf(*broker, peer.localPort());
+        id = peerIdByPort(*broker, peer.localPort());
         peer.sendText(wire);
         QVERIFY(peer.waitForCloseFrame());
         seenCode = peer.closeCode;
@@ -256,7 +233,7 @@ void tst_FlowControl::frameTooLarge()
     QCOMPARE(broker->stats().protocolCloses, quint64(1));
 
     // Only that connection paid for it.
-    QVERIFY(sync(bystander));
+    QVERIFY(bystander.sync());
     QVERIFY(!bystander.closed);
     QCOMPARE(left.size(), 1);
 }
@@ -270,14 +247,14 @@ void tst_FlowControl::subscriptionLimit()
     TestPeer other;
     QVERIFY(peer.connectWithKey(broker->serverUrl(), kServiceKey));
     QVERIFY(other.connectWithKey(broker->serverUrl(), kServiceKey));
-    const quint64 id = idOf(*broker, peer.socket.localPort());
+    const quint64 id = peerIdByPort(*broker, peer.socket.localPort());
 
     QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
     for (const QByteArray &pattern : {QByteArray("a"), QByteArray("b.*"), QByteArray("c.>")})
         peer.send(msg(Command::Sub, pattern));
     peer.send(msg(Command::Sub, "d", {{"ReqID", "s4"}}));
     peer.send(msg(Command::Sub, "a")); // a repeat is no new subscription
-    QVERIFY(sync(peer));
+    QVERIFY(peer.sync());
     QCOMPARE(subscribed.size(), 3);
     QCOMPARE(broker->subscriptionsOf(id).size(), 3);
     QVERIFY(!broker->subscriptionsOf(id).contains("d"));
@@ -297,7 +274,7 @@ void tst_FlowControl::subscriptionLimit()
     QTRY_COMPARE(subscribed.size(), 4);
     peer.send(msg(Command::Unsub, "a"));
     peer.send(msg(Command::Sub, "d"));
-    QVERIFY(sync(peer));
+    QVERIFY(peer.sync());
     QVERIFY(!peer.waitFor(Command::Err, {}, 0));
     QCOMPARE(subscribed.size(), 5);
     QVERIFY(broker->subscriptionsOf(id).contains("d"));
@@ -319,7 +296,7 @@ void tst_FlowControl::idlePeerClosed()
     QVERIFY(answering.connectWithKey(broker->serverUrl(), kClientKey));
     QVERIFY2(responsive.connectWithKey(broker->serverUrl(), kClientKey), qPrintable(responsive.errorString()));
     QVERIFY2(silent.connectWithKey(broker->serverUrl(), kClientKey), qPrintable(silent.errorString()));
-    const quint64 silentId = idOf(*broker, silent.localPort());
+    const quint64 silentId = peerIdByPort(*broker, silent.localPort());
 
     QVERIFY(silent.waitForCloseFrame());
     QCOMPARE(silent.pings.size(), qsizetype(config.maxMissedPings));
@@ -336,7 +313,7 @@ void tst_FlowControl::idlePeerClosed()
     QCOMPARE(broker->stats().idleClosed, quint64(1));
     QVERIFY(!responsive.closeReceived);
     QVERIFY(!answering.closed);
-    QVERIFY(sync(answering));
+    QVERIFY(answering.sync());
     QCOMPARE(broker->connectionCount(), 2);
 }
 
@@ -415,7 +392,7 @@ void tst_FlowControl::malformedMessages()
         peer.send(pubWire("ok", "next frame"));
         QVERIFY(peer.waitForCount(3));
     }
-    QVERIFY(sync(peer));
+    QVERIFY(peer.sync());
     QCOMPARE(commandsOf(peer.messages), (QList<Command>{Command::Pub, Command::Err, Command::Pub}));
     QCOMPARE(peer.messages.at(0).body, QByteArray("before"));
     QCOMPARE(peer.messages.at(2).body, framingKept ? QByteArray("after") : QByteArray("next frame"));
@@ -471,7 +448,7 @@ void tst_FlowControl::options()
         QVERIFY2(answer->body.contains(reason), answer->body.constData());
     }
     // Either way the connection goes on.
-    QVERIFY(sync(peer));
+    QVERIFY(peer.sync());
     QVERIFY(peer.messages.isEmpty());
     QVERIFY(!peer.closed);
 }

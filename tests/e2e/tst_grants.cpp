@@ -11,22 +11,10 @@ using namespace Middleman::Testing;
 
 namespace {
 
-// Once the answer to this OPT is back, every answer the broker gave to what the
-// peer sent before it has arrived too (one connection, one order).
-bool sync(TestPeer &peer)
-{
-    static int counter = 0;
-    const QByteArray id = "sync-" + QByteArray::number(++counter);
-    peer.send(msg(Command::Opt, "-", {{"ReqID", id}}));
-    return peer
-        .waitFor([&](const Message &m) { return m.command == Command::Res && m.header(HeaderName::ReqId) == id; })
-        .has_value();
-}
-
 bool sendAndSync(TestPeer &peer, const Message &message)
 {
     peer.send(message);
-    return sync(peer);
+    return peer.sync();
 }
 
 // An ERR already received for `target`, taken off the queue.
@@ -51,17 +39,6 @@ Command useOf(Command grantKind)
     case Command::Ereq: return Command::Req;
     default: return Command::Sub;
     }
-}
-
-// The broker's id for a peer, found by the peer's local port.
-quint64 idOf(const Broker &broker, const QWebSocket &socket)
-{
-    const QList<PeerInfo> peers = broker.peers();
-    for (const PeerInfo &peer : peers) {
-        if (peer.port == socket.localPort())
-            return peer.id;
-    }
-    return 0;
 }
 
 } // namespace
@@ -122,10 +99,10 @@ void tst_Grants::clientRefusedWithoutGrant()
         QCOMPARE(err->header(HeaderName::ReqId), "r-" + target);
     QVERIFY(!err->body.isEmpty());
 
-    QVERIFY(broker->subscriptionsOf(idOf(*broker, client.socket)).isEmpty());
+    QVERIFY(broker->subscriptionsOf(peerIdByPort(*broker, client.socket.localPort())).isEmpty());
     QCOMPARE(subscribed.size(), 1);
     QCOMPARE(requests.size(), 0);
-    QVERIFY(sync(service));
+    QVERIFY(service.sync());
     QVERIFY(!service.waitFor([](const Message &m) { return m.command != Command::Res; }, 0));
     QVERIFY(client.socket.isValid());
     QVERIFY(client.badFrames.isEmpty());
@@ -159,8 +136,8 @@ void tst_Grants::servicesNeedNoGrants()
     QCOMPARE(res->header(HeaderName::ReqId), QByteArray("q1"));
     QCOMPARE(res->body, QByteArray("answer"));
 
-    QVERIFY(sync(responder));
-    QVERIFY(sync(requester));
+    QVERIFY(responder.sync());
+    QVERIFY(requester.sync());
     QVERIFY(!responder.waitFor(Command::Err, {}, 0));
     QVERIFY(!requester.waitFor(Command::Err, {}, 0));
 }
@@ -201,10 +178,10 @@ void tst_Grants::grantEnablesAllClients()
     QTRY_COMPARE(granted.size(), 1);
     QCOMPARE(granted.at(0).at(0).value<Command>(), kind);
     QCOMPARE(granted.at(0).at(1).toByteArray(), QByteArray("chat.>"));
-    QCOMPARE(granted.at(0).at(2).toULongLong(), idOf(*broker, service.socket));
+    QCOMPARE(granted.at(0).at(2).toULongLong(), peerIdByPort(*broker, service.socket.localPort()));
     const QList<GrantTable::Grant> expected{GrantTable::Grant{kind, "chat.>"}};
     QCOMPARE(broker->grants(), expected);
-    QCOMPARE(broker->grantsOf(idOf(*broker, service.socket)), expected);
+    QCOMPARE(broker->grantsOf(peerIdByPort(*broker, service.socket.localPort())), expected);
 
     // Every client may now, not just one.
     for (TestPeer &client : clients) {
@@ -214,7 +191,7 @@ void tst_Grants::grantEnablesAllClients()
 
     if (use == Command::Sub) {
         for (TestPeer &client : clients)
-            QCOMPARE(broker->subscriptionsOf(idOf(*broker, client.socket)), QList<QByteArray>{target});
+            QCOMPARE(broker->subscriptionsOf(peerIdByPort(*broker, client.socket.localPort())), QList<QByteArray>{target});
         service.send(msg(Command::Pub, target, {}, "news"));
         for (TestPeer &client : clients) {
             const std::optional<Message> got = client.waitFor(Command::Pub, target);
@@ -231,7 +208,7 @@ void tst_Grants::grantEnablesAllClients()
         }
         QSet<QByteArray> expected;
         for (TestPeer &client : clients)
-            expected.insert(broker->peer(idOf(*broker, client.socket))->clientId);
+            expected.insert(broker->peer(peerIdByPort(*broker, client.socket.localPort()))->clientId);
         QCOMPARE(senders, expected);
     }
 }
@@ -297,7 +274,7 @@ void tst_Grants::wildcardGrant()
         QCOMPARE(err->header(HeaderName::Command), commandName(use).toByteArray());
     }
     if (use == Command::Sub)
-        QCOMPARE(broker->subscriptionsOf(idOf(*broker, client.socket)).contains(target), allowed);
+        QCOMPARE(broker->subscriptionsOf(peerIdByPort(*broker, client.socket.localPort())).contains(target), allowed);
     if (use == Command::Req && allowed) {
         // Allowed, but nobody answers: the 503 of 4.3, not a refusal.
         const std::optional<Message> res = client.waitFor(Command::Res, target, 0);
@@ -419,8 +396,8 @@ void tst_Grants::grantLivesWhileAGranterStays()
     auto second = std::make_unique<TestPeer>();
     QVERIFY(first->connectWithKey(broker->serverUrl(), kServiceKey));
     QVERIFY(second->connectWithKey(broker->serverUrl(), kServiceKey2));
-    const quint64 firstId = idOf(*broker, first->socket);
-    const quint64 secondId = idOf(*broker, second->socket);
+    const quint64 firstId = peerIdByPort(*broker, first->socket.localPort());
+    const quint64 secondId = peerIdByPort(*broker, second->socket.localPort());
     first->send(msg(kind, "chat.>"));
     QTRY_COMPARE(granted.size(), 1);
     second->send(msg(kind, "chat.>"));
@@ -445,7 +422,7 @@ void tst_Grants::grantLivesWhileAGranterStays()
     QVERIFY(sendAndSync(client, attempt(use, "chat.b")));
     QVERIFY(!takeError(client, "chat.b"));
     if (use == Command::Sub)
-        QCOMPARE(broker->subscriptionsOf(idOf(*broker, client.socket)).size(), 2);
+        QCOMPARE(broker->subscriptionsOf(peerIdByPort(*broker, client.socket.localPort())).size(), 2);
 
     // The last granter leaves: the grant is gone.
     second.reset();
@@ -460,7 +437,7 @@ void tst_Grants::grantLivesWhileAGranterStays()
     QCOMPARE(err->header(HeaderName::Status), QByteArray("403"));
     QCOMPARE(err->header(HeaderName::Command), commandName(use).toByteArray());
     if (use == Command::Sub)
-        QVERIFY(broker->subscriptionsOf(idOf(*broker, client.socket)).isEmpty());
+        QVERIFY(broker->subscriptionsOf(peerIdByPort(*broker, client.socket.localPort())).isEmpty());
 }
 
 void tst_Grants::subscriptionAfterGranterLeaves_data()
@@ -513,7 +490,7 @@ void tst_Grants::subscriptionAfterGranterLeaves()
     QVERIFY(stayer.connectWithKey(broker->serverUrl(), kServiceKey2));
     QVERIFY(publisher.connectWithKey(broker->serverUrl(), kServiceKey));
     QVERIFY(client.connectWithKey(broker->serverUrl(), kClientKey));
-    const quint64 clientId = idOf(*broker, client.socket);
+    const quint64 clientId = peerIdByPort(*broker, client.socket.localPort());
 
     QSignalSpy granted(broker.get(), &Broker::grantAdded);
     leaver->send(msg(Command::Esub, leaving));
@@ -525,7 +502,7 @@ void tst_Grants::subscriptionAfterGranterLeaves()
     client.send(msg(Command::Sub, subscription));
     client.send(msg(Command::Sub, "marker"));
     QTRY_COMPARE(subscribed.size(), 2);
-    QVERIFY(sync(client));
+    QVERIFY(client.sync());
     QVERIFY(!client.waitFor(Command::Err, {}, 0));
 
     QSignalSpy unsubscribed(broker.get(), &Broker::subscriptionRemoved);
