@@ -1,9 +1,9 @@
 #include "broker.h"
 
+#include "clock.h"
 #include "logging.h"
 #include "session.h"
 
-#include <QDeadlineTimer>
 #include <QMetaMethod>
 #include <QRandomGenerator>
 #include <QWebSocket>
@@ -51,7 +51,6 @@ Broker::Broker(const BrokerConfig &config, QObject *parent)
     for (const GrantConfig &grant : m_config.grants)
         m_grants.add(grant.kind, grant.pattern, GrantTable::Permanent);
 
-    m_clock.start();
     m_pingTimer.setInterval(m_config.pingIntervalMs);
     connect(&m_pingTimer, &QTimer::timeout, this, &Broker::onPingSweep);
     m_expiryTimer.setSingleShot(true);
@@ -255,9 +254,7 @@ bool Broker::disconnectPeer(quint64 id, const QString &reason)
 
 void Broker::onPingSweep()
 {
-    // Sessions stamp their last activity on QDeadlineTimer's monotonic clock
-    // (session.cpp), not on m_clock: compare on the same clock.
-    const qint64 nowMs = QDeadlineTimer::current().deadline();
+    const qint64 nowMs = now();
     const QList<Session *> sessions = m_sessions.values();
     for (Session *session : sessions) {
         if (!session->pingIfIdle(nowMs, m_config.pingIntervalMs, m_config.maxMissedPings)) {

@@ -5,12 +5,12 @@
 
 #include "brokerconfig.h"
 #include "brokertypes.h"
+#include "clock.h"
 #include "granttable.h"
 #include "keystore.h"
 #include "requesttracker.h"
 #include "subscriptiontable.h"
 
-#include <QElapsedTimer>
 #include <QHash>
 #include <QObject>
 #include <QTimer>
@@ -117,7 +117,7 @@ private:
     void revokeUncoveredSubscriptions();
     void scheduleExpiry();
     QByteArray newClientId();
-    qint64 now() const { return m_clock.elapsed(); }
+    static qint64 now() { return monotonicMs(); }
     Session *openSession(quint64 id) const;
     PeerInfo peerInfo(const Session *session) const;
     RequestInfo requestInfo(const PendingRequest &request) const;
@@ -138,7 +138,6 @@ private:
     RequestTracker m_requests;
     QHash<QByteArray, quint64> m_lastResponder; // round robin among ties, per target
 
-    QElapsedTimer m_clock;
     QTimer m_pingTimer;
     QTimer m_expiryTimer;
     qint64 m_expiryAt = -1;

@@ -1,19 +1,14 @@
 #include "session.h"
 
+#include "clock.h"
 #include "logging.h"
 
-#include <QDeadlineTimer>
 #include <QTimer>
 #include <QWebSocket>
 
 namespace Middleman {
 
 namespace {
-
-qint64 monotonicMs()
-{
-    return QDeadlineTimer::current().deadline();
-}
 
 // Bytes a server frame of this payload takes on the wire (RFC 6455 5.2; unmasked).
 qint64 wireSize(qint64 payload)
