@@ -63,14 +63,11 @@ public:
     bool contains(QByteArrayView pattern, const T &value) const
     {
         const Node *node = &m_root;
-        bool found = true;
-        forEachToken(pattern, [&](QByteArrayView token) {
-            if (!node)
-                return;
-            node = childFor(*node, token);
+        forEachToken(pattern, [&node](QByteArrayView token) {
+            if (node)
+                node = childFor(*node, token);
         });
-        found = node && node->values.contains(value);
-        return found;
+        return node && node->values.contains(value);
     }
 
     // Calls f(const T &) for every value stored under a pattern matching `literal`.
@@ -170,7 +167,7 @@ private:
         }
         if (!*slot)
             return false;
-        const bool removed = removeIn(**slot, tail.isNull() ? QByteArrayView() : tail, value);
+        const bool removed = removeIn(**slot, tail, value);
         if (removed && (*slot)->isEmpty()) {
             if (token == "*" || token == ">")
                 slot->reset();
