@@ -52,6 +52,8 @@ Broker::Broker(const BrokerConfig &config, QObject *parent)
         m_grants.add(grant.kind, grant.pattern, GrantTable::Permanent);
 
     m_pingTimer.setInterval(m_config.pingIntervalMs);
+    m_pingTimer.setTimerType(Qt::PreciseTimer);
+    m_expiryTimer.setTimerType(Qt::PreciseTimer);
     connect(&m_pingTimer, &QTimer::timeout, this, &Broker::onPingSweep);
     m_expiryTimer.setSingleShot(true);
     connect(&m_expiryTimer, &QTimer::timeout, this, &Broker::onExpiry);
@@ -280,18 +282,21 @@ void Broker::shutdown()
     m_pingTimer.stop();
     m_expiryTimer.stop();
     answerRequests(m_requests.takeAll(), 503, "broker shutting down", &m_stats.requestsShutdown);
+    m_shutdownTimer.start(m_config.shutdownGraceMs + 500);
+    // A close can disconnect synchronously; stopped() still only comes from the
+    // event loop, after shutdown() has returned.
+    m_closingAll = true;
     const QList<Session *> sessions = m_sessions.values();
     for (Session *session : sessions)
         closeSession(session, QWebSocketProtocol::CloseCodeGoingAway, QStringLiteral("broker shutting down"),
                      nullptr);
-    m_shutdownTimer.start(m_config.shutdownGraceMs + 500);
-    // stopped() is emitted from the event loop even when no peer is connected.
+    m_closingAll = false;
     QTimer::singleShot(0, this, &Broker::finishShutdownIfIdle);
 }
 
 void Broker::finishShutdownIfIdle()
 {
-    if (!m_shuttingDown || m_stopped || !m_sessions.isEmpty())
+    if (!m_shuttingDown || m_stopped || m_closingAll || !m_sessions.isEmpty())
         return;
     m_stopped = true;
     m_shutdownTimer.stop();
@@ -405,8 +410,10 @@ void Broker::handlePub(Session *session, Message &message)
     int deliveries = 0;
     for (const quint64 id : ids) {
         Session *receiver = openSession(id);
-        if (!receiver)
+        if (!receiver) {
+            ++m_stats.deliveriesDropped; // closing: section 5, nothing lost silently
             continue;
+        }
         if (receiver->role() == Role::Service) {
             if (!forServices) {
                 Message copy = message;
@@ -647,8 +654,14 @@ void Broker::sendError(Session *session, const ParseError &error)
     if (!Target::checkSyntax(err.target, m_config.codec.maxTargetLength))
         err.target = "-";
     err.headers.append(Header{HeaderName::Status.toByteArray(), QByteArray::number(error.status)});
-    if (!error.reqId.isEmpty())
-        err.headers.append(Header{HeaderName::ReqId.toByteArray(), error.reqId});
+    if (!error.reqId.isEmpty()) {
+        QByteArray reqId = error.reqId;
+        for (char &c : reqId) {
+            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+                c = '?'; // as the codec does (docs/protocol.md §10.14)
+        }
+        err.headers.append(Header{HeaderName::ReqId.toByteArray(), reqId});
+    }
     if (!error.command.isEmpty())
         err.headers.append(Header{HeaderName::Command.toByteArray(), error.command});
     err.body = error.reason;
@@ -664,8 +677,10 @@ void Broker::sendStatus(quint64 id, const QByteArray &target, const QByteArray &
                         const QByteArray &reason)
 {
     Session *session = openSession(id);
-    if (!session)
+    if (!session) {
+        ++m_stats.deliveriesDropped;
         return;
+    }
     Message res;
     res.command = Command::Res;
     res.target = target;

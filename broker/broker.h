@@ -144,6 +144,7 @@ private:
     QTimer m_shutdownTimer;
     bool m_shuttingDown = false;
     bool m_stopped = false;
+    bool m_closingAll = false; // inside shutdown()'s loop
     BrokerStats m_stats;
 };
 

@@ -29,6 +29,8 @@ bool BrokerConfig::validate(QString *error) const
         || !positive(shutdownGraceMs, "shutdown_grace_ms")) {
         return false;
     }
+    if (shutdownGraceMs > 3600 * 1000)
+        return fail(QStringLiteral("shutdown_grace_ms must not exceed one hour (3600000)"));
     if (maxFrameSize < codec.maxMessageSize)
         return fail(QStringLiteral("max_frame_size must be at least max_message_size"));
     if (requestTimeoutMs > maxRequestTimeoutMs)

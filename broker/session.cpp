@@ -21,6 +21,11 @@ qint64 wireSize(qint64 payload)
 OutFrame OutFrame::fromBytes(const QByteArray &bytes, bool binary)
 {
     OutFrame frame;
+    // A text frame must be UTF-8 (RFC 6455 5.6). Bytes that came in a binary frame
+    // (a ReqID restored on a RES, a target quoted in an ERR) may not be: such a
+    // message goes out as binary rather than with its bytes replaced.
+    if (!binary && !QByteArrayView(bytes).isValidUtf8())
+        binary = true;
     frame.isBinary = binary;
     frame.size = bytes.size();
     if (binary)
@@ -56,6 +61,7 @@ Session::Session(quint64 id, QWebSocket *socket, const BrokerConfig &config, QOb
     // Section 2: the key must arrive within the handshake timeout.
     m_handshakeTimer = new QTimer(this);
     m_handshakeTimer->setSingleShot(true);
+    m_handshakeTimer->setTimerType(Qt::PreciseTimer);
     connect(m_handshakeTimer, &QTimer::timeout, this, [this] { Q_EMIT handshakeTimedOut(m_id); });
     m_handshakeTimer->start(config.handshakeTimeoutMs);
 }
@@ -81,6 +87,12 @@ bool Session::send(const OutFrame &frame)
     if (m_state != State::Open)
         return false;
     const qint64 bytes = wireSize(frame.size);
+    if (m_queued + bytes > m_queueLimit) {
+        // Everything a frame fans out is queued before the event loop runs again;
+        // first hand the kernel what it takes now (bytesWritten() arrives
+        // synchronously), so only a peer that really is not reading is closed.
+        m_socket->flush();
+    }
     if (m_queued + bytes > m_queueLimit) {
         // Section 5: a slow consumer is closed; nobody else waits for it.
         Q_EMIT queueOverflow(m_id);
@@ -116,12 +128,16 @@ void Session::abort()
 
 bool Session::pingIfIdle(qint64 nowMs, qint64 intervalMs, int maxMissed)
 {
-    if (m_state != State::Open || nowMs - m_lastSeenMs < intervalMs)
+    if (m_state != State::Open)
+        return true;
+    // The first ping goes out once the peer has been silent for an interval (a
+    // tenth of slack, as the sweep timer may fire early); while pings are
+    // outstanding, every sweep without traffic counts one more miss.
+    if (m_missedPings == 0 && nowMs - m_lastSeenMs < intervalMs - intervalMs / 10)
         return true;
     if (m_missedPings >= maxMissed)
         return false;
     ++m_missedPings;
-    m_lastSeenMs = nowMs;
     m_socket->ping();
     return true;
 }

@@ -84,7 +84,7 @@ bool FrameReader::readLine(QByteArrayView &line)
 // read (section 3). The header section is read again from the message's start: a
 // Content-Length there says where the body ends, since a byte-exact body may hold a
 // "." line that is not the terminator. An unreadable Content-Length breaks the framing.
-bool FrameReader::skipToTerminator()
+bool FrameReader::skipToTerminator(ParseError &error)
 {
     m_pos = m_start;
     QByteArrayView line;
@@ -98,7 +98,13 @@ bool FrameReader::skipToTerminator()
         if (line.isEmpty())
             break;
         const qsizetype colon = line.indexOf(':');
-        if (colon < 0 || !headerNameEquals(line.first(colon), HeaderName::ContentLength))
+        if (colon < 0)
+            continue;
+        // Section 4.8: the ERR carries the ReqID whenever the message had one,
+        // even when the error came before that header was read.
+        if (error.reqId.isNull() && headerNameEquals(line.first(colon), HeaderName::ReqId))
+            error.reqId = echoReqId(line.sliced(colon + 1).trimmed());
+        if (!headerNameEquals(line.first(colon), HeaderName::ContentLength))
             continue;
         qsizetype value = 0;
         if (!parseLength(line.sliced(colon + 1).trimmed(), &value) || (length >= 0 && value != length))
@@ -122,7 +128,7 @@ FrameReader::Item FrameReader::fail(ParseError &error, int status, QByteArray re
 {
     error.status = status;
     error.reason = std::move(reason);
-    if (!resync || !skipToTerminator())
+    if (!resync || !skipToTerminator(error))
         m_done = true;
     return Item::Error;
 }

@@ -49,7 +49,7 @@ public:
 
 private:
     bool readLine(QByteArrayView &line);
-    bool skipToTerminator();
+    bool skipToTerminator(ParseError &error);
     Item fail(ParseError &error, int status, QByteArray reason, bool resync);
 
     QByteArrayView m_frame;

@@ -24,6 +24,8 @@ private Q_SLOTS:
     void severalMessagesPerFrame();
     void headersKeptInOrder();
     void unroutedPublishCounted();
+    void brokerRepliesKeepNonUtf8Bytes();
+    void echoedReqIdSanitised();
 
 private:
     // Subscribes `peer` to each pattern and waits until the broker has them all.
@@ -292,6 +294,41 @@ void tst_PubSub::unroutedPublishCounted()
     QCOMPARE(routed.first().at(3).toInt(), 0);
     QCOMPARE(m_broker->stats().publishes, 1u);
     QCOMPARE(m_broker->stats().publishesUnrouted, 1u);
+}
+
+void tst_PubSub::brokerRepliesKeepNonUtf8Bytes()
+{
+    // A REQ in a binary frame may carry bytes that are not UTF-8; the broker's own
+    // answer restores them exactly, in a binary frame (a text frame could not).
+    TestPeer requester;
+    QVERIFY(requester.connectWithKey(m_broker->serverUrl(), kServiceKey));
+    const QByteArray reqId("id-\xff\xfe", 5);
+    requester.sendBinary("REQ nobody\nReqID: " + reqId + "\n\n.\n");
+    const std::optional<Message> res = requester.waitFor(Command::Res, "nobody");
+    QVERIFY(res);
+    QCOMPARE(res->header("ReqID"), reqId);
+    QCOMPARE(res->header("Status"), QByteArray("503"));
+    QVERIFY(res->binary);
+    QVERIFY(requester.frameIsBinary.last());
+
+    // Valid UTF-8 stays in a text frame.
+    requester.sendBinary("REQ nobody\nReqID: plain\n\n.\n");
+    const std::optional<Message> plain = requester.waitFor(Command::Res, "nobody");
+    QVERIFY(plain);
+    QVERIFY(!plain->binary);
+}
+
+void tst_PubSub::echoedReqIdSanitised()
+{
+    // Section 4.8: an ERR names the ReqID; a control character in it is replaced.
+    TestPeer client;
+    QVERIFY(client.connectWithKey(m_broker->serverUrl(), kClientKey));
+    client.send(QByteArray("PUB closed\nReqID: a\rb\n\nx\n.\n"));
+    const std::optional<Message> err = client.waitFor(Command::Err, "closed");
+    QVERIFY(err);
+    QCOMPARE(err->header("Status"), QByteArray("403"));
+    QCOMPARE(err->header("ReqID"), QByteArray("a?b"));
+    QVERIFY(client.badFrames.isEmpty());
 }
 
 QTEST_MAIN(tst_PubSub)

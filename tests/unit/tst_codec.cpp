@@ -571,6 +571,17 @@ void tst_Codec::parseErrors_data()
         << QByteArrayLiteral("SUB abcdefghi\n.\n") << shortTargets(8) << 400
         << QByteArrayLiteral("target too long") << QByteArrayLiteral("SUB") << none << none;
 
+    QTest::addRow("ReqID kept when the target is refused")
+        << QByteArray("REQ " + QByteArray(300, 'a') + "\nReqID: r1\n\n.\n") << defaults << 400
+        << QByteArrayLiteral("target too long") << QByteArrayLiteral("REQ") << none << QByteArrayLiteral("r1");
+    QTest::addRow("ReqID kept when an earlier header is refused")
+        << QByteArrayLiteral("REQ a\nbad header\nReqID: r2\n\n.\n") << defaults << 400
+        << QByteArrayLiteral("malformed header line") << QByteArrayLiteral("REQ") << QByteArrayLiteral("a")
+        << QByteArrayLiteral("r2");
+    QTest::addRow("ReqID control characters replaced")
+        << QByteArrayLiteral("REQ a\x01\nReqID: r\x02" "3\n\n.\n") << defaults << 400
+        << QByteArrayLiteral("control character") << QByteArrayLiteral("REQ") << none << QByteArrayLiteral("r?3");
+
     QTest::addRow("long ReqID echoed whole")
         << QByteArray("REQ a.*\nReqID: " + QByteArray(80, 'r') + "\n\n.\n") << defaults << 400
         << QByteArrayLiteral("wildcards") << QByteArrayLiteral("REQ") << QByteArrayLiteral("a.*")
