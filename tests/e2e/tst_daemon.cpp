@@ -1,5 +1,6 @@
 // The headless daemon run as a process: command line keys, generated keys, a TOML
-// config file with flags over it, config errors, SIGTERM, and `hash-key`.
+// config file with flags over it, the example config, config errors, SIGTERM and
+// SIGINT, and `hash-key`. Every daemon listens on port 0 and says where.
 
 #include "keystore.h"
 #include "testpeer.h"
@@ -8,6 +9,8 @@
 #include <QRegularExpression>
 #include <QTcpServer>
 #include <QTemporaryDir>
+
+#include <csignal>
 
 using namespace Middleman;
 using namespace Middleman::Testing;
@@ -19,21 +22,8 @@ QString daemonPath()
     return QStringLiteral(MIDDLEMAN_BIN_DIR) + QStringLiteral("/middleman");
 }
 
-// A port nothing listens on right now.
-quint16 freePort()
-{
-    QTcpServer server;
-    if (!server.listen(QHostAddress::LocalHost, 0))
-        return 0;
-    const quint16 port = server.serverPort();
-    server.close();
-    return port;
-}
-
-QString listenArg(quint16 port)
-{
-    return QStringLiteral("127.0.0.1:%1").arg(port);
-}
+// Any free port: the daemon prints the one it got.
+const QString kAnyPort = QStringLiteral("127.0.0.1:0");
 
 // The daemon process with everything it printed collected as it arrives.
 class Daemon : public QObject
@@ -110,7 +100,10 @@ private Q_SLOTS:
     void keysOnCommandLine();
     void generatedKeys();
     void terminateRightAfterStart();
+    void signalAnswersPendingRequests_data();
+    void signalAnswersPendingRequests();
     void configFileWithFlagOverride();
+    void exampleConfigLoads();
     void invalidConfig_data();
     void invalidConfig();
     void unknownOption();
@@ -129,15 +122,14 @@ void tst_Daemon::keysOnCommandLine()
 {
     const QByteArray serviceKey = "cli-service-key-7c1d";
     const QByteArray clientKey = "cli-client-key-52ab";
-    const quint16 port = freePort();
-    QVERIFY(port);
     Daemon daemon;
-    QVERIFY(daemon.start({QStringLiteral("--listen"), listenArg(port), QStringLiteral("--service-key"),
+    QVERIFY(daemon.start({QStringLiteral("--listen"), kAnyPort, QStringLiteral("--service-key"),
                           QString::fromUtf8(serviceKey), QStringLiteral("--client-key"),
                           QString::fromUtf8(clientKey), QStringLiteral("--log-level"), QStringLiteral("debug")}));
     const QUrl url = daemon.waitForListening();
     QVERIFY2(url.isValid(), daemon.err.constData());
-    QCOMPARE(url.port(), int(port));
+    QCOMPARE(url.host(), QStringLiteral("127.0.0.1"));
+    QVERIFY(url.port() > 0);
     QVERIFY(!daemon.out.contains("generated"));
 
     TestPeer service;
@@ -184,10 +176,8 @@ void tst_Daemon::keysOnCommandLine()
 
 void tst_Daemon::generatedKeys()
 {
-    const quint16 port = freePort();
-    QVERIFY(port);
     Daemon daemon;
-    QVERIFY(daemon.start({QStringLiteral("--listen"), listenArg(port), QStringLiteral("--log-level"),
+    QVERIFY(daemon.start({QStringLiteral("--listen"), kAnyPort, QStringLiteral("--log-level"),
                           QStringLiteral("debug")}));
     const QUrl url = daemon.waitForListening();
     QVERIFY2(url.isValid(), daemon.err.constData());
@@ -240,7 +230,7 @@ void tst_Daemon::terminateRightAfterStart()
     // A supervisor may stop the daemon as soon as it reports that it listens:
     // that must already be the graceful path (exit code 0), not death by signal.
     Daemon daemon;
-    QVERIFY(daemon.start({QStringLiteral("--listen"), listenArg(freePort()), QStringLiteral("--service-key"),
+    QVERIFY(daemon.start({QStringLiteral("--listen"), kAnyPort, QStringLiteral("--service-key"),
                           QStringLiteral("k-1")}));
     QVERIFY(daemon.waitForOutput("middleman listening on "));
     daemon.process.terminate();
@@ -249,15 +239,74 @@ void tst_Daemon::terminateRightAfterStart()
     QCOMPARE(daemon.process.exitCode(), 0);
 }
 
+void tst_Daemon::signalAnswersPendingRequests_data()
+{
+    QTest::addColumn<int>("signal");
+    QTest::addRow("SIGTERM") << int(SIGTERM);
+    QTest::addRow("SIGINT") << int(SIGINT); // Ctrl+C in a terminal
+}
+
+void tst_Daemon::signalAnswersPendingRequests()
+{
+    // Both signals are the graceful stop: a request still pending is answered
+    // 503 before the peers are closed with 1001, and the exit code is 0.
+    QFETCH(int, signal);
+    const QByteArray serviceKey = "sig-service-key-3a9e";
+    const QByteArray clientKey = "sig-client-key-77d0";
+    Daemon daemon;
+    QVERIFY(daemon.start({QStringLiteral("--listen"), kAnyPort, QStringLiteral("--service-key"),
+                          QString::fromUtf8(serviceKey), QStringLiteral("--client-key"),
+                          QString::fromUtf8(clientKey)}));
+    const QUrl url = daemon.waitForListening();
+    QVERIFY2(url.isValid(), daemon.err.constData());
+
+    qsizetype receivedAtClose = -1; // what the client had when its connection closed
+    TestPeer service;
+    TestPeer client;
+    QVERIFY(service.connectWithKey(url, serviceKey));
+    QVERIFY(client.connectWithKey(url, clientKey));
+    service.send(msg(Command::Sub, "svc.hold"));
+    service.send(msg(Command::Ereq, "svc.hold"));
+    QVERIFY(service.sync());
+    QVERIFY(!hasErr(service));
+
+    connect(&client.socket, &QWebSocket::disconnected, this,
+            [&] { receivedAtClose = client.messages.size(); });
+    client.send(msg(Command::Req, "svc.hold", {{"ReqID", "r1"}}, "question"));
+    const std::optional<Message> req = service.waitFor(Command::Req, "svc.hold");
+    QVERIFY(req); // pending now: the service never answers
+
+    QCOMPARE(::kill(pid_t(daemon.process.processId()), signal), 0);
+    QVERIFY(daemon.waitForFinished());
+    QCOMPARE(daemon.process.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(daemon.process.exitCode(), 0);
+    QVERIFY(client.waitForClose());
+    QVERIFY(service.waitForClose());
+    QCOMPARE(client.closeCode, int(QWebSocketProtocol::CloseCodeGoingAway));
+    QCOMPARE(service.closeCode, int(QWebSocketProtocol::CloseCodeGoingAway));
+
+    QCOMPARE(receivedAtClose, qsizetype(1));
+    const Message &res = client.messages.first();
+    QCOMPARE(res.command, Command::Res);
+    QCOMPARE(res.target, QByteArray("svc.hold"));
+    QCOMPARE(res.header(HeaderName::ReqId), QByteArray("r1"));
+    QCOMPARE(res.header(HeaderName::Status), QByteArray("503"));
+    QCOMPARE(client.messages.size(), qsizetype(1));
+    QVERIFY(client.badFrames.isEmpty());
+    QVERIFY(service.messages.isEmpty()); // nothing for the responder
+}
+
 void tst_Daemon::configFileWithFlagOverride()
 {
     QTemporaryDir dir;
     QVERIFY(dir.isValid());
     const QByteArray serviceKey = "cfg-service-key-e41f";
     const QByteArray clientKey = "cfg-client-key-09bb";
-    const quint16 configPort = freePort();
-    const quint16 flagPort = freePort();
-    QVERIFY(configPort && flagPort && configPort != flagPort);
+    // The file names a port that stays taken, so a daemon that used it instead of
+    // the flag's could not start.
+    QTcpServer taken;
+    QVERIFY(taken.listen(QHostAddress::LocalHost, 0));
+    const quint16 configPort = taken.serverPort();
 
     const QString path = dir.filePath(QStringLiteral("middleman.toml"));
     QFile file(path);
@@ -282,15 +331,12 @@ void tst_Daemon::configFileWithFlagOverride()
     file.close();
 
     Daemon daemon;
-    QVERIFY(daemon.start({QStringLiteral("--config"), path, QStringLiteral("--listen"), listenArg(flagPort)}));
+    QVERIFY(daemon.start({QStringLiteral("--config"), path, QStringLiteral("--listen"), kAnyPort}));
     const QUrl url = daemon.waitForListening();
-    QVERIFY2(url.isValid(), daemon.err.constData());
-    QCOMPARE(url.port(), int(flagPort)); // the flag wins over the file
+    QVERIFY2(url.isValid(), daemon.err.constData()); // the flag wins over the file
+    QVERIFY(url.port() > 0);
+    QVERIFY(url.port() != int(configPort));
     QVERIFY(!daemon.out.contains("generated"));
-
-    TestPeer atConfigPort;
-    QVERIFY(!atConfigPort.connectWithKey(
-        QUrl(QStringLiteral("ws://127.0.0.1:%1").arg(configPort)), clientKey));
 
     TestPeer service;
     TestPeer client;
@@ -333,6 +379,65 @@ void tst_Daemon::configFileWithFlagOverride()
     QVERIFY(!daemon.err.contains(clientKey));
 }
 
+void tst_Daemon::exampleConfigLoads()
+{
+    // The example shipped in resources/ is a valid configuration, and its keys
+    // and grants work as its comments say.
+    const QString path = QStringLiteral(MIDDLEMAN_SOURCE_DIR) + QStringLiteral("/resources/middleman.example.toml");
+    QFile file(path);
+    QVERIFY2(file.open(QIODevice::ReadOnly), qPrintable(path));
+    const QString text = QString::fromUtf8(file.readAll());
+    // The first key of each table, and the key the comment says is hashed.
+    auto firstKeyOf = [&](const QString &table) {
+        const QRegularExpression re(QStringLiteral("^\\[\\[%1\\]\\][^\\[]*?^key = \"([^\"]+)\"").arg(table),
+                                    QRegularExpression::MultilineOption | QRegularExpression::DotMatchesEverythingOption);
+        return re.match(text).captured(1).toUtf8();
+    };
+    const QByteArray serviceKey = firstKeyOf(QStringLiteral("service_keys"));
+    const QByteArray clientKey = firstKeyOf(QStringLiteral("client_keys"));
+    static const QRegularExpression hashedComment(QStringLiteral("The SHA-256 of \"([^\"]+)\""));
+    const QByteArray hashedServiceKey = hashedComment.match(text).captured(1).toUtf8();
+    QVERIFY2(!serviceKey.isEmpty() && !serviceKey.startsWith("sha256:"), serviceKey.constData());
+    QVERIFY2(!clientKey.isEmpty() && !clientKey.startsWith("sha256:"), clientKey.constData());
+    QVERIFY(!hashedServiceKey.isEmpty());
+
+    Daemon daemon;
+    QVERIFY(daemon.start({QStringLiteral("--config"), path, QStringLiteral("--listen"), kAnyPort}));
+    const QUrl url = daemon.waitForListening();
+    QVERIFY2(url.isValid(), daemon.err.constData());
+    QVERIFY(url.port() > 0);
+    QVERIFY(!daemon.out.contains("generated"));
+
+    TestPeer client;
+    TestPeer service;
+    TestPeer hashedService;
+    QVERIFY(client.connectWithKey(url, clientKey));
+    QVERIFY(service.connectWithKey(url, serviceKey));
+    QVERIFY(hashedService.connectWithKey(url, hashedServiceKey));
+
+    // The example's permanent grants: clients subscribe under chat.>, not elsewhere.
+    client.send(msg(Command::Sub, "chat.lobby"));
+    client.send(msg(Command::Sub, "news.today"));
+    QVERIFY(client.sync());
+    const std::optional<Message> refused = client.waitFor(Command::Err, "news.today", 0);
+    QVERIFY(refused);
+    QCOMPARE(refused->header(HeaderName::Status), QByteArray("403"));
+    QVERIFY(!hasErr(client));
+    service.send(msg(Command::Pub, "chat.lobby", {}, "hello"));
+    const std::optional<Message> got = client.waitFor(Command::Pub, "chat.lobby");
+    QVERIFY(got);
+    QCOMPARE(got->body, QByteArray("hello"));
+
+    daemon.process.terminate();
+    QVERIFY(daemon.waitForFinished());
+    QCOMPARE(daemon.process.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(daemon.process.exitCode(), 0);
+    daemon.err += daemon.process.readAllStandardError();
+    QVERIFY2(daemon.err.contains("'web-app'"), daemon.err.constData()); // log_level = "info"
+    for (const QByteArray &key : {serviceKey, clientKey, hashedServiceKey})
+        QVERIFY2(!daemon.err.contains(key), daemon.err.constData());
+}
+
 void tst_Daemon::invalidConfig_data()
 {
     // The file's text (or null for a file that does not exist) and what stderr must name.
@@ -366,7 +471,7 @@ void tst_Daemon::invalidConfig_data()
 void tst_Daemon::unknownOption()
 {
     Daemon daemon;
-    QVERIFY(daemon.start({QStringLiteral("--listne"), listenArg(freePort())}));
+    QVERIFY(daemon.start({QStringLiteral("--listne"), kAnyPort}));
     QVERIFY(daemon.waitForFinished());
     daemon.err += daemon.process.readAllStandardError();
     QCOMPARE(daemon.process.exitStatus(), QProcess::NormalExit);
@@ -388,7 +493,7 @@ void tst_Daemon::invalidConfig()
         file.write(text);
     }
     Daemon daemon;
-    QVERIFY(daemon.start({QStringLiteral("--config"), path, QStringLiteral("--listen"), listenArg(freePort())}));
+    QVERIFY(daemon.start({QStringLiteral("--config"), path, QStringLiteral("--listen"), kAnyPort}));
     QVERIFY(daemon.waitForFinished());
     daemon.out += daemon.process.readAllStandardOutput();
     daemon.err += daemon.process.readAllStandardError();

@@ -45,6 +45,7 @@ class tst_FlowControl : public QObject
     Q_OBJECT
 private Q_SLOTS:
     void slowConsumerClosed();
+    void slowServiceAnswersItsRequests();
     void messageTooLarge_data();
     void messageTooLarge();
     void frameTooLarge_data();
@@ -135,6 +136,94 @@ void tst_FlowControl::slowConsumerClosed()
     QVERIFY(!normal.closed);
     QCOMPARE(broker->stats().slowConsumersClosed, quint64(1));
     QVERIFY(broker->subscriptionsOf(slowId).isEmpty());
+}
+
+void tst_FlowControl::slowServiceAnswersItsRequests()
+{
+    // Section 5: a slow consumer that is a service takes its pending requests
+    // with it, and each requester is told so with a 503.
+    BrokerConfig config = testConfig();
+    config.outboundQueueBytes = 256 * 1024;
+    config.shutdownGraceMs = 1000; // the slow peer never answers the close
+    config.grants = {GrantConfig{Command::Esub, "feed"}, GrantConfig{Command::Ereq, "slow.svc"}};
+    const auto broker = startBroker(config);
+
+    TestPeer publisher; // a service, also a requester
+    TestPeer normal;    // keeps up with the feed
+    TestPeer client;    // a requester by the EREQ grant
+    RawPeer slow;       // the responder that stops reading
+    QVERIFY(publisher.connectWithKey(broker->serverUrl(), kServiceKey));
+    QVERIFY(normal.connectWithKey(broker->serverUrl(), kClientKey));
+    QVERIFY(client.connectWithKey(broker->serverUrl(), kClientKey));
+    QVERIFY2(slow.connectWithKey(broker->serverUrl(), kServiceKey2), qPrintable(slow.errorString()));
+    const quint64 slowId = peerIdByPort(*broker, slow.localPort());
+    QVERIFY(slowId != 0);
+
+    QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
+    slow.sendText(serialize(msg(Command::Sub, "slow.svc")) + serialize(msg(Command::Sub, "feed")));
+    normal.send(msg(Command::Sub, "feed"));
+    QTRY_COMPARE(subscribed.size(), 3);
+
+    // The service receives its requests and leaves them unanswered.
+    client.send(msg(Command::Req, "slow.svc", {{"ReqID", "c1"}}, "one"));
+    client.send(msg(Command::Req, "slow.svc", {{"ReqID", "c2"}}, "two"));
+    publisher.send(msg(Command::Req, "slow.svc", {{"ReqID", "s1"}}, "three"));
+    QVERIFY(slow.waitForMessages(3));
+    for (const RawPeer::DataMessage &data : std::as_const(slow.messages)) {
+        Message req;
+        ParseError error;
+        QVERIFY(parseOne(data.payload, CodecLimits{}, &req, &error));
+        QCOMPARE(req.command, Command::Req);
+        QCOMPARE(req.target, QByteArray("slow.svc"));
+    }
+    QVERIFY(client.sync());
+    QVERIFY(publisher.sync());
+    QVERIFY(client.messages.isEmpty());
+    QVERIFY(publisher.messages.isEmpty());
+
+    QSignalSpy left(broker.get(), &Broker::peerDisconnected);
+    slow.stopReading();
+    const QByteArray filler(64 * 1024, 'x');
+    constexpr int kMaxMessages = 2000;
+    int sent = 0;
+    while (sent < kMaxMessages && broker->stats().slowConsumersClosed == 0) {
+        publisher.send(msg(Command::Pub, "feed", {}, filler));
+        ++sent;
+        QVERIFY(normal.waitForCount(sent, 10000));
+    }
+    QCOMPARE(broker->stats().slowConsumersClosed, quint64(1));
+
+    // Each requester gets its 503, once, with its own ReqID.
+    auto resFor = [](TestPeer &peer, const QByteArray &reqId) {
+        return peer.waitFor(
+            [&](const Message &m) { return m.command == Command::Res && m.header(HeaderName::ReqId) == reqId; },
+            10000);
+    };
+    for (const auto &[peer, reqId] : {std::pair<TestPeer *, QByteArray>{&client, "c1"},
+                                      std::pair<TestPeer *, QByteArray>{&client, "c2"},
+                                      std::pair<TestPeer *, QByteArray>{&publisher, "s1"}}) {
+        const std::optional<Message> res = resFor(*peer, reqId);
+        QVERIFY2(res, reqId.constData());
+        QCOMPARE(res->target, QByteArray("slow.svc"));
+        QCOMPARE(res->header(HeaderName::Status), QByteArray("503"));
+    }
+    QTRY_VERIFY(disconnectOf(left, slowId).has_value());
+    QCOMPARE(disconnectOf(left, slowId)->first, kCloseTryAgainLater);
+    QCOMPARE(broker->stats().requestsResponderGone, quint64(3));
+    QVERIFY(client.sync());
+    QVERIFY(publisher.sync());
+    QVERIFY(client.messages.isEmpty());
+    QVERIFY(publisher.messages.isEmpty());
+    QVERIFY(client.badFrames.isEmpty());
+    QVERIFY(publisher.badFrames.isEmpty());
+    QVERIFY(!client.closed);
+    QVERIFY(!publisher.closed);
+
+    // The target has no responder now: a new request is answered 503 at once.
+    client.send(msg(Command::Req, "slow.svc", {{"ReqID", "c3"}}));
+    const std::optional<Message> none = resFor(client, "c3");
+    QVERIFY(none);
+    QCOMPARE(none->header(HeaderName::Status), QByteArray("503"));
 }
 
 void tst_FlowControl::messageTooLarge_data()
@@ -267,7 +356,7 @@ void tst_FlowControl::subscriptionLimit()
     QCOMPARE(broker->stats().limitRefusals, quint64(1));
     QCOMPARE(err.header(HeaderName::Command), QByteArray("SUB"));
     QCOMPARE(err.header(HeaderName::ReqId), QByteArray("s4"));
-    QVERIFY(err.body.contains("3"));
+    QCOMPARE(err.body, QByteArray("subscription limit reached (3)"));
 
     // The limit is per connection, and an UNSUB makes room.
     other.send(msg(Command::Sub, "d"));
@@ -284,7 +373,9 @@ void tst_FlowControl::subscriptionLimit()
 void tst_FlowControl::idlePeerClosed()
 {
     BrokerConfig config = testConfig();
-    config.pingIntervalMs = 100;
+    // Long enough that a peer which answers is not closed on a loaded machine:
+    // only one stalled for two whole intervals would be.
+    config.pingIntervalMs = 400;
     config.maxMissedPings = 2;
     const auto broker = startBroker(config);
     QSignalSpy left(broker.get(), &Broker::peerDisconnected);
@@ -298,7 +389,7 @@ void tst_FlowControl::idlePeerClosed()
     QVERIFY2(silent.connectWithKey(broker->serverUrl(), kClientKey), qPrintable(silent.errorString()));
     const quint64 silentId = peerIdByPort(*broker, silent.localPort());
 
-    QVERIFY(silent.waitForCloseFrame());
+    QVERIFY(silent.waitForCloseFrame(10000));
     QCOMPARE(silent.pings.size(), qsizetype(config.maxMissedPings));
     QCOMPARE(silent.closeCode, kCloseGoingAway);
     QVERIFY2(silent.closeReason.contains(QStringLiteral("ping")), qPrintable(silent.closeReason));
@@ -308,7 +399,7 @@ void tst_FlowControl::idlePeerClosed()
 
     // Several ping intervals later the peers that answer are still there.
     const qsizetype seen = responsive.pings.size();
-    QTRY_VERIFY(responsive.pings.size() >= seen + 3);
+    QTRY_VERIFY_WITH_TIMEOUT(responsive.pings.size() >= seen + 3, 10000);
     QCOMPARE(left.size(), 1);
     QCOMPARE(broker->stats().idleClosed, quint64(1));
     QVERIFY(!responsive.closeReceived);
@@ -410,30 +501,52 @@ void tst_FlowControl::malformedMessages()
 
 void tst_FlowControl::options_data()
 {
+    QTest::addColumn<bool>("batchFirst");      // an earlier OPT turned Batch on
     QTest::addColumn<QList<Header>>("headers");
     QTest::addColumn<int>("status");
-    QTest::addColumn<QByteArray>("reason"); // part of the ERR body
+    QTest::addColumn<QByteArray>("reason");    // the ERR body
+    QTest::addColumn<bool>("batching");        // Batch on afterwards?
 
-    QTest::addRow("Batch on") << QList<Header>{{"Batch", "on"}} << 200 << QByteArray();
-    QTest::addRow("Batch off") << QList<Header>{{"Batch", "off"}} << 200 << QByteArray();
-    QTest::addRow("name and value in any case") << QList<Header>{{"batch", "ON"}} << 200 << QByteArray();
-    QTest::addRow("no option") << QList<Header>{} << 200 << QByteArray();
-    QTest::addRow("bad Batch value") << QList<Header>{{"Batch", "maybe"}} << 400 << QByteArray("on or off");
-    QTest::addRow("unknown option") << QList<Header>{{"Colour", "red"}} << 400
-                                    << QByteArray("unknown option 'Colour'");
-    QTest::addRow("unknown option after a good one") << QList<Header>{{"Batch", "on"}, {"Colour", "red"}} << 400
-                                                     << QByteArray("unknown option");
+    QTest::addRow("Batch on") << false << QList<Header>{{"Batch", "on"}} << 200 << QByteArray() << true;
+    QTest::addRow("Batch off") << false << QList<Header>{{"Batch", "off"}} << 200 << QByteArray() << false;
+    QTest::addRow("Batch off after on") << true << QList<Header>{{"Batch", "off"}} << 200 << QByteArray()
+                                        << false;
+    QTest::addRow("name and value in any case") << false << QList<Header>{{"batch", "ON"}} << 200 << QByteArray()
+                                                << true;
+    QTest::addRow("no option") << false << QList<Header>{} << 200 << QByteArray() << false;
+    QTest::addRow("no option keeps Batch on") << true << QList<Header>{} << 200 << QByteArray() << true;
+    QTest::addRow("bad Batch value") << false << QList<Header>{{"Batch", "maybe"}} << 400
+                                     << QByteArray("Batch must be on or off") << false;
+    QTest::addRow("bad Batch value keeps Batch on") << true << QList<Header>{{"Batch", "off!"}} << 400
+                                                    << QByteArray("Batch must be on or off") << true;
+    QTest::addRow("unknown option") << false << QList<Header>{{"Colour", "red"}} << 400
+                                    << QByteArray("unknown option 'Colour'") << false;
+    // Every option is checked before any is applied.
+    QTest::addRow("unknown option after a good one") << false << QList<Header>{{"Batch", "on"}, {"Colour", "red"}}
+                                                     << 400 << QByteArray("unknown option 'Colour'") << false;
 }
 
 void tst_FlowControl::options()
 {
+    QFETCH(bool, batchFirst);
     QFETCH(QList<Header>, headers);
     QFETCH(int, status);
     QFETCH(QByteArray, reason);
+    QFETCH(bool, batching);
 
-    const auto broker = startBroker();
+    BrokerConfig config = testConfig();
+    config.grants = {GrantConfig{Command::Esub, "burst"}};
+    const auto broker = startBroker(config);
+    TestPeer publisher;
     TestPeer peer;
+    QVERIFY(publisher.connectWithKey(broker->serverUrl(), kServiceKey));
     QVERIFY(peer.connectWithKey(broker->serverUrl(), kClientKey));
+    if (batchFirst) {
+        peer.send(msg(Command::Opt, "-", {{"ReqID", "o0"}, {"Batch", "on"}}));
+        const std::optional<Message> on = peer.waitFor(Command::Res, "-");
+        QVERIFY(on);
+        QCOMPARE(on->header(HeaderName::Status), QByteArray("200"));
+    }
     Message opt = msg(Command::Opt, "-", headers);
     opt.headers.prepend(Header{"ReqID", "o1"});
     peer.send(opt);
@@ -445,11 +558,80 @@ void tst_FlowControl::options()
     QCOMPARE(answer->header(HeaderName::ReqId), QByteArray("o1"));
     if (status != 200) {
         QCOMPARE(answer->header(HeaderName::Command), QByteArray("OPT"));
-        QVERIFY2(answer->body.contains(reason), answer->body.constData());
+        QCOMPARE(answer->body, reason);
+    } else {
+        QVERIFY(answer->body.isEmpty());
     }
     // Either way the connection goes on.
+    peer.send(msg(Command::Sub, "burst"));
     QVERIFY(peer.sync());
     QVERIFY(peer.messages.isEmpty());
+    QVERIFY(!peer.closed);
+
+    // A burst, half of it in one WebSocket message from the publisher, in both
+    // frame types, with bodies that need dot-stuffing or are empty: all of it
+    // arrives whole, parseable and in order, whether or not the broker packs it.
+    constexpr int kBurst = 200;
+    QList<Message> burst;
+    for (int i = 0; i < kBurst; ++i) {
+        QByteArray body;
+        switch (i % 4) {
+        case 0: body = "plain " + QByteArray::number(i); break;
+        case 1: body = ".\n..\nline\n.\n"; break; // terminator-like lines
+        case 2: break;                               // empty
+        case 3: body = QByteArray(1000 + i, char('a' + i % 26)); break;
+        }
+        Message m = msg(Command::Pub, "burst", {{"Seq", QByteArray::number(i)}}, body);
+        m.binary = i % 10 == 9;
+        if (m.binary)
+            m.body += QByteArray("\0\x01\xff", 3);
+        burst.append(m);
+    }
+    QByteArray oneFrame;
+    for (int i = 0; i < kBurst / 2; ++i) {
+        if (!burst.at(i).binary)
+            oneFrame += serialize(burst.at(i));
+    }
+    const qsizetype framesBefore = peer.frames.size();
+    publisher.send(oneFrame);
+    for (int i = 0; i < kBurst / 2; ++i) {
+        if (burst.at(i).binary)
+            publisher.send(burst.at(i));
+    }
+    for (int i = kBurst / 2; i < kBurst; ++i)
+        publisher.send(burst.at(i));
+    // Binary ones of the first half went after the one frame: the expected order.
+    QList<Message> order;
+    for (int i = 0; i < kBurst / 2; ++i) {
+        if (!burst.at(i).binary)
+            order.append(burst.at(i));
+    }
+    for (int i = 0; i < kBurst / 2; ++i) {
+        if (burst.at(i).binary)
+            order.append(burst.at(i));
+    }
+    order.append(burst.mid(kBurst / 2));
+
+    QVERIFY(peer.waitForCount(kBurst, 10000));
+    QVERIFY(peer.sync());
+    QVERIFY(peer.badFrames.isEmpty());
+    QCOMPARE(peer.messages.size(), qsizetype(kBurst));
+    for (int i = 0; i < kBurst; ++i) {
+        const Message &got = peer.messages.at(i);
+        const Message &want = order.at(i);
+        QCOMPARE(got.command, Command::Pub);
+        QCOMPARE(got.target, QByteArray("burst"));
+        QCOMPARE(got.header("Seq"), want.header("Seq"));
+        QCOMPARE(got.body, want.body);
+        QCOMPARE(got.binary, want.binary);
+    }
+    // Frames after the burst's: the sync's RES. Without Batch the broker sends
+    // one protocol message per WebSocket message (section 1).
+    const qsizetype burstFrames = peer.frames.size() - framesBefore - 1;
+    if (batching)
+        QVERIFY(burstFrames <= kBurst);
+    else
+        QCOMPARE(burstFrames, qsizetype(kBurst));
     QVERIFY(!peer.closed);
 }
 
