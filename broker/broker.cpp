@@ -238,10 +238,16 @@ void Broker::closeSession(Session *session, QWebSocketProtocol::CloseCode code, 
         return;
     if (counter)
         ++*counter;
+    const quint64 id = session->id();
     session->close(code, reason);
+    // A closing responder answers nothing more: its requesters get their 503 now,
+    // not only once the close handshake ends (section 4.3).
+    answerRequests(m_requests.takeByResponder(id), 503, "responder disconnected", &m_stats.requestsResponderGone);
+    scheduleExpiry();
     // A peer that never completes the close handshake (it may not be reading at
     // all) is cut off after the grace period.
-    QTimer::singleShot(m_config.shutdownGraceMs, session, [session] { session->abort(); });
+    if (m_sessions.contains(id))
+        QTimer::singleShot(m_config.shutdownGraceMs, session, [session] { session->abort(); });
 }
 
 bool Broker::disconnectPeer(quint64 id, const QString &reason)

@@ -144,7 +144,9 @@ void tst_FlowControl::slowServiceAnswersItsRequests()
     // with it, and each requester is told so with a 503.
     BrokerConfig config = testConfig();
     config.outboundQueueBytes = 256 * 1024;
-    config.shutdownGraceMs = 1000; // the slow peer never answers the close
+    // Long enough that the 503s can only come from the start of the close, not
+    // from the abort at the end of the grace period.
+    config.shutdownGraceMs = 60000;
     config.grants = {GrantConfig{Command::Esub, "feed"}, GrantConfig{Command::Ereq, "slow.svc"}};
     const auto broker = startBroker(config);
 
@@ -207,7 +209,10 @@ void tst_FlowControl::slowServiceAnswersItsRequests()
         QCOMPARE(res->target, QByteArray("slow.svc"));
         QCOMPARE(res->header(HeaderName::Status), QByteArray("503"));
     }
-    QTRY_VERIFY(disconnectOf(left, slowId).has_value());
+    // The slow peer is still there, in its close handshake: the 503s did not wait.
+    QVERIFY(!disconnectOf(left, slowId).has_value());
+    slow.resumeReading();
+    QTRY_VERIFY_WITH_TIMEOUT(disconnectOf(left, slowId).has_value(), 15000);
     QCOMPARE(disconnectOf(left, slowId)->first, kCloseTryAgainLater);
     QCOMPARE(broker->stats().requestsResponderGone, quint64(3));
     QVERIFY(client.sync());
