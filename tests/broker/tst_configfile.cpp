@@ -533,6 +533,9 @@ void tst_ConfigFile::validate_data()
     row("shutdown_grace_ms negative", [](BrokerConfig *c) { c->shutdownGraceMs = -1; },
         QStringLiteral("shutdown_grace_ms") + positive);
 
+    row("shutdown_grace_ms over an hour", [](BrokerConfig *c) { c->shutdownGraceMs = 3600 * 1000 + 1; },
+        QStringLiteral("shutdown_grace_ms must not exceed one hour (3600000)"));
+    row("shutdown_grace_ms of an hour", [](BrokerConfig *c) { c->shutdownGraceMs = 3600 * 1000; }, QString());
     row("same key for two roles", [](BrokerConfig *c) {
         c->serviceKeys = {KeyConfig{QStringLiteral("a"), "k1"}};
         c->clientKeys = {KeyConfig{QStringLiteral("b"), "k1"}};
