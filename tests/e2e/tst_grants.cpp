@@ -264,8 +264,27 @@ void tst_Grants::wildcardGrant()
     QTRY_COMPARE(granted.size(), 1);
 
     const Command use = useOf(kind);
+    // 4.2: a service subscribed to everything sees whatever a client PUB reaches.
+    if (use == Command::Pub) {
+        QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
+        service.send(msg(Command::Sub, ">"));
+        QTRY_COMPARE(subscribed.size(), 1);
+    }
     QVERIFY(sendAndSync(client, attempt(use, target)));
     const std::optional<Message> err = takeError(client, target);
+    if (use == Command::Pub) {
+        // The client's PUB was handled before its sync answer, so a delivery is
+        // queued to the service before the answer to the service's own sync.
+        QVERIFY(service.sync());
+        const std::optional<Message> pub = service.waitFor(Command::Pub, target, 0);
+        QCOMPARE(bool(pub), allowed);
+        if (pub) {
+            QCOMPARE(pub->body, QByteArray("payload"));
+            QCOMPARE(pub->header(HeaderName::ClientId),
+                     broker->peer(peerIdByPort(*broker, client.socket.localPort()))->clientId);
+        }
+        QVERIFY(service.messages.isEmpty());
+    }
     if (allowed) {
         QVERIFY2(!err, err ? err->body.constData() : "");
     } else {

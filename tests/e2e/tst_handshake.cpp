@@ -5,6 +5,7 @@
 
 #include <QLoggingCategory>
 #include <QMutex>
+#include <QRegularExpression>
 
 using namespace Middleman;
 using namespace Middleman::Testing;
@@ -26,6 +27,18 @@ void sendKey(TestPeer &peer, const QByteArray &key, bool binary)
         peer.socket.sendBinaryMessage(key);
     else
         peer.socket.sendTextMessage(QString::fromUtf8(key));
+}
+
+// The first line of every frame received: "MM OK", then "COMMAND target" per
+// protocol message (without Batch: on the broker sends one per frame, 1).
+QList<QByteArray> frameHeads(const TestPeer &peer)
+{
+    QList<QByteArray> heads;
+    for (const QByteArray &frame : peer.frames) {
+        const qsizetype end = frame.indexOf('\n');
+        heads.append(end < 0 ? frame : frame.left(end));
+    }
+    return heads;
 }
 
 // Every message logged while installed, formatted as "category: text".
@@ -60,6 +73,7 @@ private Q_SLOTS:
     void keyStopsHandshakeTimer();
     void manyKeys_data();
     void manyKeys();
+    void clientIdsAreRandomAndNew();
     void keysNeverLogged();
 
 private:
@@ -134,6 +148,13 @@ void tst_Handshake::acceptedKey()
         QVERIFY(err);
         QCOMPARE(err->header(HeaderName::Status), QByteArray("403"));
     }
+    // Nothing but "MM OK" came before the answers: the sync's RES is a later frame.
+    QVERIFY(peer.sync());
+    const QList<QByteArray> expected = role == Role::Service
+        ? QList<QByteArray>{"MM OK", "RES -"}
+        : QList<QByteArray>{"MM OK", "ERR hs.check", "RES -"};
+    QCOMPARE(frameHeads(peer), expected);
+    QVERIFY(peer.messages.isEmpty());
     QVERIFY(peer.badFrames.isEmpty());
 }
 
@@ -238,7 +259,9 @@ void tst_Handshake::handshakeTimeout()
 
     TestPeer silent;
     QVERIFY(openOnly(silent, m_broker->serverUrl()));
-    QTRY_COMPARE(m_broker->connectionCount(), qsizetype(1));
+    // Counters, not a connection count a fast timeout may already have taken back.
+    QTRY_COMPARE(m_broker->stats().handshakeTimeouts, quint64(1));
+    QCOMPARE(m_broker->stats().connectionsAccepted, quint64(1));
     QVERIFY(silent.waitForClose());
     QCOMPARE(silent.closeCode, int(QWebSocketProtocol::CloseCodePolicyViolated));
     QVERIFY(silent.frames.isEmpty());
@@ -255,9 +278,10 @@ void tst_Handshake::handshakeTimeout()
 void tst_Handshake::keyStopsHandshakeTimer()
 {
     // A peer that sent its key in time is not closed when the handshake timeout
-    // passes. A silent peer opened afterwards is timed out later than that.
+    // passes. A silent peer opened afterwards is timed out later than that. The
+    // timeout leaves a loaded machine room for the key to arrive in time.
     BrokerConfig config = testConfig();
-    config.handshakeTimeoutMs = 200;
+    config.handshakeTimeoutMs = 1000;
     m_broker = startBroker(config);
 
     TestPeer service;
@@ -312,21 +336,87 @@ void tst_Handshake::manyKeys()
     }
     m_broker = startBroker(config);
 
+    QSignalSpy connected(m_broker.get(), &Broker::peerConnected);
     TestPeer peer;
     QVERIFY(peer.connectWithKey(m_broker->serverUrl(), keyOf(role, index)));
-    QCOMPARE(peer.frames, QList<QByteArray>{QByteArray("MM OK")});
+    QVERIFY(peer.sync());
+    QCOMPARE(frameHeads(peer), (QList<QByteArray>{"MM OK", "RES -"}));
     QTRY_COMPARE(m_broker->peers().size(), 1);
     QCOMPARE(m_broker->peers().first().role, role);
     QCOMPARE(m_broker->peers().first().keyName, nameOf(role, index));
 
-    // The same number under the other kind's prefix is a different key; one past
-    // the last configured is unknown.
+    // The same number under the other kind's prefix is a different key, of the
+    // other role; one past the last configured is unknown.
+    const Role otherRole = role == Role::Service ? Role::Client : Role::Service;
+    TestPeer other;
+    QVERIFY(other.connectWithKey(m_broker->serverUrl(), keyOf(otherRole, index)));
+    QTRY_COMPARE(connected.size(), 2);
+    const auto otherInfo = connected.at(1).at(0).value<PeerInfo>();
+    QCOMPARE(otherInfo.role, otherRole);
+    QCOMPARE(otherInfo.keyName, nameOf(otherRole, index));
+    QCOMPARE(otherInfo.port, other.socket.localPort());
+
     TestPeer stranger;
     QVERIFY(openOnly(stranger, m_broker->serverUrl()));
     sendKey(stranger, keyOf(role, kCount), false);
     QVERIFY(stranger.waitForClose());
     QCOMPARE(stranger.closeCode, int(QWebSocketProtocol::CloseCodePolicyViolated));
     QCOMPARE(m_broker->stats().keysRefused, quint64(1));
+}
+
+void tst_Handshake::clientIdsAreRandomAndNew()
+{
+    // Section 4.7: a connection's id is unique for the broker's lifetime and not
+    // guessable (docs/protocol.md 5: 128 random bits in base64url, 22 characters).
+    // Every connection here is closed before the next opens, so an id freed by a
+    // disconnect could be handed out again; none may be.
+    m_broker = startBroker();
+    TestPeer observer;
+    QVERIFY(observer.connectWithKey(m_broker->serverUrl(), kServiceKey));
+    QSignalSpy subscribed(m_broker.get(), &Broker::subscriptionAdded);
+    observer.send(msg(Command::Sub, "cid.probe"));
+    QTRY_COMPARE(subscribed.size(), 1);
+    QSignalSpy connected(m_broker.get(), &Broker::peerConnected);
+    QSignalSpy disconnected(m_broker.get(), &Broker::peerDisconnected);
+
+    static const QRegularExpression base64url(QStringLiteral("^[A-Za-z0-9_-]{22}$"));
+    constexpr int kCycles = 50;
+    QList<QByteArray> ids;
+    for (int i = 0; i < kCycles; ++i) {
+        TestPeer peer;
+        QVERIFY(peer.connectWithKey(m_broker->serverUrl(), kServiceKey2));
+        QVERIFY(QTest::qWaitFor([&] { return connected.size() == i + 1; }, 5000));
+        const auto info = connected.at(i).at(0).value<PeerInfo>();
+        // The id services see on the wire is the one the broker reports.
+        peer.send(msg(Command::Pub, "cid.probe", {}, QByteArray::number(i)));
+        const std::optional<Message> pub = observer.waitFor(Command::Pub, "cid.probe");
+        QVERIFY(pub);
+        QCOMPARE(pub->body, QByteArray::number(i));
+        const QByteArray id = pub->header(HeaderName::ClientId);
+        QCOMPARE(id, info.clientId);
+        QVERIFY2(base64url.match(QString::fromLatin1(id)).hasMatch(), id.constData());
+        QVERIFY2(!ids.contains(id), id.constData());
+        ids.append(id);
+        peer.socket.close();
+        QVERIFY(QTest::qWaitFor([&] { return disconnected.size() == i + 1; }, 5000));
+        QCOMPARE(disconnected.at(i).at(0).toULongLong(), info.id);
+    }
+    QCOMPARE(QSet<QByteArray>(ids.cbegin(), ids.cend()).size(), kCycles);
+
+    // Not sequential, nor a counter under a fixed prefix: successive ids differ in
+    // most of their 16 bytes (random ones share 9 or more with odds below 1e-17).
+    for (int i = 1; i < kCycles; ++i) {
+        const QByteArray a = QByteArray::fromBase64(ids.at(i - 1), QByteArray::Base64UrlEncoding);
+        const QByteArray b = QByteArray::fromBase64(ids.at(i), QByteArray::Base64UrlEncoding);
+        QCOMPARE(a.size(), 16);
+        QCOMPARE(b.size(), 16);
+        int differing = 0;
+        for (int k = 0; k < 16; ++k)
+            differing += a.at(k) != b.at(k) ? 1 : 0;
+        QVERIFY2(differing >= 8, qPrintable(QString::fromLatin1(ids.at(i - 1) + " then " + ids.at(i))));
+    }
+    QVERIFY(observer.sync());
+    QVERIFY(observer.messages.isEmpty());
 }
 
 void tst_Handshake::keysNeverLogged()
@@ -356,9 +446,11 @@ void tst_Handshake::keysNeverLogged()
     QCOMPARE(refused.closeCode, int(QWebSocketProtocol::CloseCodePolicyViolated));
     QTRY_COMPARE(disconnected.size(), 1);
 
+    const quint64 refusedId = disconnected.first().at(0).toULongLong();
     TestPeer client;
     QVERIFY(client.connectWithKey(m_broker->serverUrl(), kClientKey));
     QTRY_COMPARE(m_broker->peers().size(), 1);
+    const quint64 clientId = m_broker->peers().first().id;
     client.socket.close();
     QTRY_COMPARE(disconnected.size(), 2);
     m_broker.reset();
@@ -376,6 +468,20 @@ void tst_Handshake::keysNeverLogged()
     QVERIFY2(anyLine(QStringLiteral("refused")), qPrintable(log.join(QLatin1Char('\n'))));
     QVERIFY2(anyLine(QStringLiteral("connected from")), qPrintable(log.join(QLatin1Char('\n'))));
     QVERIFY2(anyLine(QStringLiteral("'web'")), qPrintable(log.join(QLatin1Char('\n'))));
+    // One line per event and peer: the client's connect and its disconnect each
+    // once; the refused peer never connected and left once.
+    auto linesAbout = [&](quint64 id, const QString &event) {
+        const QRegularExpression pattern(QStringLiteral("\\bpeer %1 .*\\b%2\\b")
+                                             .arg(id)
+                                             .arg(QRegularExpression::escape(event)));
+        return std::count_if(log.cbegin(), log.cend(),
+                             [&](const QString &line) { return pattern.match(line).hasMatch(); });
+    };
+    const QString allLines = log.join(QLatin1Char('\n'));
+    QCOMPARE(linesAbout(clientId, QStringLiteral("connected from")), 1);
+    QVERIFY2(linesAbout(clientId, QStringLiteral("disconnected")) == 1, qPrintable(allLines));
+    QCOMPARE(linesAbout(refusedId, QStringLiteral("connected from")), 0);
+    QVERIFY2(linesAbout(refusedId, QStringLiteral("disconnected")) == 1, qPrintable(allLines));
     for (const QString &line : std::as_const(log)) {
         QVERIFY2(!line.contains(QString::fromUtf8(badKey)), qPrintable(line));
         QVERIFY2(!line.contains(QString::fromUtf8(kClientKey)), qPrintable(line));

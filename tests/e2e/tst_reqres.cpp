@@ -46,6 +46,7 @@ private Q_SLOTS:
     void deliveredToOneServiceWithRewrittenIds();
     void sameReqIdFromTwoRequesters();
     void leastOutstandingWins();
+    void idleRespondersTakeTurns();
     void tiesTakeTurns_data();
     void tiesTakeTurns();
     void clientNeedsEreqGrant_data();
@@ -232,38 +233,103 @@ void tst_ReqRes::sameReqIdFromTwoRequesters()
 // 4.3: the responder with the fewest outstanding requests wins.
 void tst_ReqRes::leastOutstandingWins()
 {
-    TestPeer svcA, svcB, requester;
-    const quint64 idA = connectPeer(svcA, kServiceKey);
-    const quint64 idB = connectPeer(svcB, kServiceKey2);
-    QVERIFY(idA && idB);
+    TestPeer svcX, svcY, requester;
+    const quint64 idX = connectPeer(svcX, kServiceKey);
+    const quint64 idY = connectPeer(svcY, kServiceKey2);
+    QVERIFY(idX && idY);
     QVERIFY(connectPeer(requester, kServiceKey));
-    QVERIFY(subscribe(svcA, kTarget));
-    QVERIFY(subscribe(svcB, kTarget));
+    QVERIFY(subscribe(svcX, kTarget));
+    QVERIFY(subscribe(svcY, kTarget));
+
+    QSignalSpy started(m_broker.get(), &Broker::requestStarted);
+    // Sends one REQ, waits until its responder has it and returns the responder.
+    auto request = [&](const QByteArray &reqId) -> quint64 {
+        const qsizetype before = started.size();
+        requester.send(withReqId(Command::Req, kTarget, reqId));
+        if (!QTest::qWaitFor([&] { return started.size() == before + 1; }, 5000))
+            return 0;
+        const quint64 responder = started.at(before).at(0).value<RequestInfo>().responder;
+        TestPeer &svc = responder == idX ? svcX : svcY;
+        return svc.waitFor(Command::Req, kTarget) ? responder : 0;
+    };
+
+    // Four held requests: A first, then B (fewer), then A (tie, in turn), then B
+    // (fewer). A holds 2, B holds 2, and B was chosen last.
+    const quint64 idA = request("h1");
+    QVERIFY(idA);
+    const quint64 idB = idA == idX ? idY : idX;
+    QCOMPARE(request("h2"), idB);
+    QCOMPARE(request("h3"), idA);
+    QCOMPARE(request("h4"), idB);
+
+    // B answers one: loads are now A 2, B 1, and B was chosen last, so round
+    // robin alone would pick A; least outstanding must pick B.
+    TestPeer &peerB = idB == idX ? svcX : svcY;
+    const std::optional<RequestInfo> answered = [&]() -> std::optional<RequestInfo> {
+        for (const QList<QVariant> &args : std::as_const(started)) {
+            const auto info = args.at(0).value<RequestInfo>();
+            if (info.responder == idB)
+                return info;
+        }
+        return std::nullopt;
+    }();
+    QVERIFY(answered);
+    peerB.send(withReqId(Command::Res, kTarget, answered->token));
+    const std::optional<Message> res = requester.waitFor(Command::Res, kTarget);
+    QVERIFY(res);
+    QCOMPARE(reqIdOf(*res), QByteArray("h2"));
+    QCOMPARE(m_broker->pendingRequests().size(), 3);
+
+    QCOMPARE(request("n"), idB);
+    QCOMPARE(m_broker->pendingRequests().size(), 4);
+}
+
+// 4.3: loads 1/0/0 over three responders: the busy one is skipped and the two
+// idle ones take turns. Every request is answered before the next, so the loads
+// stay 1/0/0 and only the turn decides between the idle two; round robin over
+// all three would reach the busy one within three requests.
+void tst_ReqRes::idleRespondersTakeTurns()
+{
+    std::vector<std::unique_ptr<TestPeer>> services;
+    QList<quint64> ids;
+    for (int i = 0; i < 3; ++i) {
+        services.push_back(std::make_unique<TestPeer>());
+        ids.append(connectPeer(*services.back(), i % 2 ? kServiceKey2 : kServiceKey));
+        QVERIFY(ids.back());
+        QVERIFY(subscribe(*services.back(), kTarget));
+    }
+    TestPeer requester;
+    QVERIFY(connectPeer(requester, kServiceKey));
 
     QSignalSpy started(m_broker.get(), &Broker::requestStarted);
     requester.send(withReqId(Command::Req, kTarget, "held"));
     QTRY_COMPARE(started.size(), 1);
     const quint64 busy = started.at(0).at(0).value<RequestInfo>().responder;
-    TestPeer &busyPeer = busy == idA ? svcA : svcB;
-    TestPeer &idlePeer = busy == idA ? svcB : svcA;
-    QVERIFY(busyPeer.waitFor(Command::Req, kTarget));
+    QVERIFY(services.at(ids.indexOf(busy))->waitFor(Command::Req, kTarget));
 
-    // Round robin alone would alternate; the busy one is skipped every time.
-    for (int i = 0; i < 3; ++i) {
+    QList<quint64> order;
+    for (int i = 0; i < 4; ++i) {
         const QByteArray reqId = "n" + QByteArray::number(i);
         requester.send(withReqId(Command::Req, kTarget, reqId));
-        const std::optional<Message> req = idlePeer.waitFor(Command::Req, kTarget);
-        QVERIFY2(req, reqId.constData());
-        idlePeer.send(withReqId(Command::Res, kTarget, reqIdOf(*req)));
+        QTRY_COMPARE(started.size(), i + 2);
+        const quint64 responder = started.at(i + 1).at(0).value<RequestInfo>().responder;
+        QVERIFY2(responder != busy, reqId.constData());
+        order.append(responder);
+        TestPeer &svc = *services.at(ids.indexOf(responder));
+        const std::optional<Message> req = svc.waitFor(Command::Req, kTarget);
+        QVERIFY(req);
+        svc.send(withReqId(Command::Res, kTarget, reqIdOf(*req)));
         const std::optional<Message> res = requester.waitFor(Command::Res, kTarget);
         QVERIFY(res);
         QCOMPARE(reqIdOf(*res), reqId);
     }
-    QCOMPARE(started.size(), 4);
-    for (int i = 1; i < 4; ++i)
-        QVERIFY(started.at(i).at(0).value<RequestInfo>().responder != busy);
-    QVERIFY(busyPeer.messages.isEmpty());
+    // Any two successive requests went to the two idle responders, one each.
+    for (int i = 1; i < order.size(); ++i)
+        QVERIFY2(order.at(i) != order.at(i - 1), qPrintable(QString::number(i)));
+    QCOMPARE(order.at(2), order.at(0));
     QCOMPARE(m_broker->pendingRequests().size(), 1);
+    QVERIFY(services.at(ids.indexOf(busy))->sync());
+    QVERIFY(services.at(ids.indexOf(busy))->messages.isEmpty());
 }
 
 // 4.3: responders with equal load are chosen in turn.

@@ -61,9 +61,53 @@ public:
     }
 
     void stopReading() { socket.setReadBufferSize(1024); }
+    void resumeReading() { socket.setReadBufferSize(0); }
 
     QTcpSocket socket;
 };
+
+// The opcodes of the whole server frames in `stream` (what came after the 101
+// response, which connectWithKey() took), and whether it ends inside a frame.
+// Server frames are unmasked (RFC 6455 5.1).
+struct FrameScan
+{
+    QList<quint8> opcodes;
+    QByteArray lastPayload;
+    bool truncated = false;
+};
+
+FrameScan scanFrames(const QByteArray &stream)
+{
+    FrameScan scan;
+    qsizetype at = 0;
+    while (at < stream.size()) {
+        if (stream.size() - at < 2) {
+            scan.truncated = true;
+            break;
+        }
+        const quint8 opcode = quint8(stream.at(at)) & 0x0F;
+        quint64 length = quint8(stream.at(at + 1)) & 0x7F;
+        qsizetype header = 2;
+        if (length >= 126) {
+            header = length == 126 ? 4 : 10;
+            if (stream.size() - at < header) {
+                scan.truncated = true;
+                break;
+            }
+            length = 0;
+            for (qsizetype i = 2; i < header; ++i)
+                length = (length << 8) | quint8(stream.at(at + i));
+        }
+        if (quint64(stream.size() - at - header) < length) {
+            scan.truncated = true;
+            break;
+        }
+        scan.opcodes.append(opcode);
+        scan.lastPayload = stream.mid(at + header, qsizetype(length));
+        at += header + qsizetype(length);
+    }
+    return scan;
+}
 
 } // namespace
 
@@ -219,29 +263,65 @@ void tst_Shutdown::unresponsivePeerIsAborted()
     }
 
     QElapsedTimer timer;
+    qint64 deafGoneMs = -1;
+    const QMetaObject::Connection watch =
+        connect(m_broker.get(), &Broker::peerDisconnected, this, [&](quint64 id) {
+            if (id == deafId)
+                deafGoneMs = timer.elapsed();
+        });
+    const auto unwatch = qScopeGuard([watch] { QObject::disconnect(watch); });
     timer.start();
     m_broker->shutdown();
-    // The broker waits about the grace period (its fallback timer adds 500 ms);
-    // the bound leaves room for a loaded machine.
     QTRY_COMPARE_WITH_TIMEOUT(stopped.size(), 1, config.shutdownGraceMs + 5000);
     const qint64 elapsed = timer.elapsed();
-    QVERIFY2(elapsed < config.shutdownGraceMs + 1500, qPrintable(QString::number(elapsed)));
-    if (stopReading) // the setup really held the close up until the grace period ended
-        QVERIFY2(elapsed >= config.shutdownGraceMs * 9 / 10, qPrintable(QString::number(elapsed)));
+    // Only a generous bound on the wall clock (the broker's fallback timer alone
+    // adds 500 ms to the grace period, and the machine may be loaded); what shows
+    // the mechanism is below.
+    QVERIFY2(elapsed < 4000, qPrintable(QString::number(elapsed)));
     QCOMPARE(disconnected.size(), 2);
+    QVERIFY(deafGoneMs >= 0);
     QCOMPARE(m_broker->connectionCount(), qsizetype(0));
+    // The deaf peer never sent a close frame, so its close handshake never
+    // completed: the broker ended the connection itself, reporting its own code.
+    for (const QList<QVariant> &args : std::as_const(disconnected)) {
+        QCOMPARE(args.at(1).toInt(), int(QWebSocketProtocol::CloseCodeGoingAway));
+        QCOMPARE(args.at(2).toString(), QStringLiteral("broker shutting down"));
+    }
 
     QVERIFY(polite.waitForClose());
     QCOMPARE(polite.closeCode, int(QWebSocketProtocol::CloseCodeGoingAway));
     if (!stopReading) {
         // The deaf peer's TCP connection is gone too; the last thing it was sent
-        // is a close frame (opcode 0x8) carrying 1001.
+        // is a close frame (opcode 0x8) carrying 1001, which it never answered.
         QTRY_COMPARE(deaf.socket.state(), QAbstractSocket::UnconnectedState);
-        const QByteArray received = deaf.socket.readAll();
-        const qsizetype at = received.lastIndexOf(char(0x88));
-        QVERIFY(at >= 0);
-        QCOMPARE(received.mid(at + 2, 2), QByteArray("\x03\xe9", 2));
+        const FrameScan scan = scanFrames(deaf.socket.readAll());
+        QVERIFY(!scan.truncated);
+        QVERIFY(!scan.opcodes.isEmpty());
+        QCOMPARE(scan.opcodes.last(), quint8(0x8));
+        QCOMPARE(scan.lastPayload.left(2), QByteArray("\x03\xe9", 2));
+        return;
     }
+    // The close could not even be written: the deaf peer's session only went
+    // when the grace period ended (the lower bound proves the abort path waited
+    // for it)...
+    QVERIFY2(deafGoneMs >= config.shutdownGraceMs * 9 / 10, qPrintable(QString::number(deafGoneMs)));
+    QVERIFY2(elapsed >= config.shutdownGraceMs * 9 / 10, qPrintable(QString::number(elapsed)));
+    // ...and it was aborted, not closed: reading again, the deaf peer gets what
+    // had reached its kernel and then the end of the connection, cut inside the
+    // flood, with no close frame. The broker's queued rest, close frame
+    // included, was thrown away.
+    deaf.resumeReading();
+    QByteArray received;
+    QVERIFY(QTest::qWaitFor(
+        [&] {
+            received += deaf.socket.readAll();
+            return deaf.socket.state() == QAbstractSocket::UnconnectedState;
+        },
+        10000));
+    received += deaf.socket.readAll();
+    const FrameScan scan = scanFrames(received);
+    QVERIFY(!scan.opcodes.contains(quint8(0x8)));
+    QVERIFY(scan.truncated);
 }
 
 QTEST_MAIN(tst_Shutdown)
