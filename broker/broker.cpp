@@ -660,14 +660,8 @@ void Broker::sendError(Session *session, const ParseError &error)
     if (!Target::checkSyntax(err.target, m_config.codec.maxTargetLength))
         err.target = "-";
     err.headers.append(Header{HeaderName::Status.toByteArray(), QByteArray::number(error.status)});
-    if (!error.reqId.isEmpty()) {
-        QByteArray reqId = error.reqId;
-        for (char &c : reqId) {
-            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-                c = '?'; // as the codec does (docs/protocol.md §10.14)
-        }
-        err.headers.append(Header{HeaderName::ReqId.toByteArray(), reqId});
-    }
+    if (!error.reqId.isEmpty())
+        err.headers.append(Header{HeaderName::ReqId.toByteArray(), echoControlsReplaced(error.reqId)});
     if (!error.command.isEmpty())
         err.headers.append(Header{HeaderName::Command.toByteArray(), error.command});
     err.body = error.reason;

@@ -28,19 +28,6 @@ QByteArray echoTarget(QByteArrayView text, int maxLength)
     return Target::checkSyntax(text, maxLength) ? text.toByteArray() : QByteArray();
 }
 
-// ParseError::reqId is echoed whole, so the peer can match the ERR to its request;
-// only control characters (a header value may hold a CR) are replaced.
-QByteArray echoReqId(QByteArrayView value)
-{
-    QByteArray out = value.toByteArray();
-    for (char &c : out) {
-        const auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7f)
-            c = '?';
-    }
-    return out;
-}
-
 bool validHeaderName(QByteArrayView name)
 {
     if (name.isEmpty())
@@ -103,7 +90,7 @@ bool FrameReader::skipToTerminator(ParseError &error)
         // Section 4.8: the ERR carries the ReqID whenever the message had one,
         // even when the error came before that header was read.
         if (error.reqId.isNull() && headerNameEquals(line.first(colon), HeaderName::ReqId))
-            error.reqId = echoReqId(line.sliced(colon + 1).trimmed());
+            error.reqId = echoControlsReplaced(line.sliced(colon + 1).trimmed());
         if (!headerNameEquals(line.first(colon), HeaderName::ContentLength))
             continue;
         qsizetype value = 0;
@@ -204,7 +191,7 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
             return fail(error, 400, "invalid header name '" + quoted(name) + "'", true);
         Header header{name.toByteArray(), line.sliced(colon + 1).trimmed().toByteArray()};
         if (error.reqId.isNull() && headerNameEquals(header.name, HeaderName::ReqId))
-            error.reqId = echoReqId(header.value);
+            error.reqId = echoControlsReplaced(header.value);
         message.headers.append(std::move(header));
     }
 
@@ -264,7 +251,7 @@ bool validateMessage(const Message &message, const CodecLimits &limits, ParseErr
             error->reason = std::move(reason);
             error->command = commandName(message.command).toByteArray();
             error->target = echoTarget(message.target, limits.maxTargetLength);
-            error->reqId = echoReqId(message.header(HeaderName::ReqId));
+            error->reqId = echoControlsReplaced(message.header(HeaderName::ReqId));
             if (error->reqId.isEmpty())
                 error->reqId = QByteArray();
         }
@@ -390,6 +377,17 @@ bool parseOne(QByteArrayView frame, const CodecLimits &limits, Message *message,
     if (message)
         *message = std::move(m);
     return true;
+}
+
+QByteArray echoControlsReplaced(QByteArrayView value)
+{
+    QByteArray out = value.toByteArray();
+    for (char &c : out) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f)
+            c = '?';
+    }
+    return out;
 }
 
 } // namespace Middleman

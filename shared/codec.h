@@ -73,6 +73,10 @@ bool validateMessage(const Message &message, const CodecLimits &limits, ParseErr
 // Content-Length header added.
 QByteArray serialize(const Message &message);
 
+// A header value echoed back in an ERR (section 4.8: the ReqID, whole, so the peer
+// can match it), with control characters (a CR inside the value) replaced by '?'.
+QByteArray echoControlsReplaced(QByteArrayView value);
+
 // Convenience for one-message frames, used by tests and tools: parses exactly one
 // message; false with `error` filled otherwise.
 bool parseOne(QByteArrayView frame, const CodecLimits &limits, Message *message, ParseError *error);
