@@ -547,7 +547,7 @@ void Broker::handleRes(Session *session, Message &message)
     message.setHeader(HeaderName::ReqId, request.requesterReqId);
     message.removeHeader(HeaderName::ClientId);
     ++m_stats.responses;
-    deliver(requester, OutFrame::fromBytes(serialize(message), message.binary));
+    deliver(requester, OutFrame::fromMixedBytes(serialize(message), message.binary));
     bool ok = false;
     const int status = message.header(HeaderName::Status).toInt(&ok);
     Q_EMIT requestFinished(request.token, ok ? status : 200);
@@ -670,7 +670,7 @@ void Broker::sendError(Session *session, const ParseError &error)
         ++m_stats.messagesTooLarge;
     else if (error.status == 429)
         ++m_stats.limitRefusals;
-    deliver(session, OutFrame::fromBytes(serialize(err), false));
+    deliver(session, OutFrame::fromMixedBytes(serialize(err), false));
 }
 
 void Broker::sendStatus(quint64 id, const QByteArray &target, const QByteArray &reqId, int status,
@@ -688,7 +688,7 @@ void Broker::sendStatus(quint64 id, const QByteArray &target, const QByteArray &
         res.headers.append(Header{HeaderName::ReqId.toByteArray(), reqId});
     res.headers.append(Header{HeaderName::Status.toByteArray(), QByteArray::number(status)});
     res.body = reason;
-    deliver(session, OutFrame::fromBytes(serialize(res), false));
+    deliver(session, OutFrame::fromMixedBytes(serialize(res), false));
 }
 
 // --- Grants ----------------------------------------------------------------

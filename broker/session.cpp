@@ -21,11 +21,6 @@ qint64 wireSize(qint64 payload)
 OutFrame OutFrame::fromBytes(const QByteArray &bytes, bool binary)
 {
     OutFrame frame;
-    // A text frame must be UTF-8 (RFC 6455 5.6). Bytes that came in a binary frame
-    // (a ReqID restored on a RES, a target quoted in an ERR) may not be: such a
-    // message goes out as binary rather than with its bytes replaced.
-    if (!binary && !QByteArrayView(bytes).isValidUtf8())
-        binary = true;
     frame.isBinary = binary;
     frame.size = bytes.size();
     if (binary)
@@ -33,6 +28,11 @@ OutFrame OutFrame::fromBytes(const QByteArray &bytes, bool binary)
     else
         frame.text = QString::fromUtf8(bytes);
     return frame;
+}
+
+OutFrame OutFrame::fromMixedBytes(const QByteArray &bytes, bool binary)
+{
+    return fromBytes(bytes, binary || !QByteArrayView(bytes).isValidUtf8());
 }
 
 Session::Session(quint64 id, QWebSocket *socket, const BrokerConfig &config, QObject *parent)

@@ -24,7 +24,13 @@ struct OutFrame
     bool isBinary = false;
     qint64 size = 0;   // payload bytes
 
+    // Bytes in the frame type given: for forwarded messages, whose text frames are
+    // UTF-8 already and gain only ASCII headers (the hot path: no check).
     static OutFrame fromBytes(const QByteArray &bytes, bool binary);
+    // For messages that mix bytes from other frames (a ReqID restored on a RES, a
+    // value echoed in an ERR): text unless the bytes are not UTF-8 (RFC 6455 5.6),
+    // then binary rather than with bytes replaced.
+    static OutFrame fromMixedBytes(const QByteArray &bytes, bool binary);
 };
 
 class Session : public QObject
