@@ -336,6 +336,8 @@ void Broker::onFrame(quint64 id, const QByteArray &frame, bool binary)
         case FrameReader::Item::Message:
             session->countMessageIn();
             ++m_stats.messagesIn;
+            if (tracing())
+                trace(session->id(), TraceEvent::Direction::In, message);
             dispatch(session, message);
             break;
         case FrameReader::Item::Error:
@@ -645,6 +647,28 @@ bool Broker::deliver(Session *session, const OutFrame &frame)
     return false;
 }
 
+bool Broker::tracing() const
+{
+    static const QMetaMethod signal = QMetaMethod::fromSignal(&Broker::messageTraced);
+    return isSignalConnected(signal);
+}
+
+void Broker::trace(quint64 peer, TraceEvent::Direction direction, const Message &message)
+{
+    TraceEvent event;
+    event.atMs = QDateTime::currentMSecsSinceEpoch();
+    event.peer = peer;
+    event.direction = direction;
+    event.command = message.command;
+    event.target = message.target;
+    event.headers = message.headers;
+    event.bodySize = message.body.size();
+    event.body = message.body.size() > TraceEvent::kBodyPreview ? message.body.left(TraceEvent::kBodyPreview)
+                                                                : message.body;
+    event.binary = message.binary;
+    Q_EMIT messageTraced(event);
+}
+
 void Broker::sendError(Session *session, int status, const QByteArray &reason, Command command,
                        const QByteArray &target, const QByteArray &reqId)
 {
@@ -670,6 +694,8 @@ void Broker::sendError(Session *session, const ParseError &error)
         ++m_stats.messagesTooLarge;
     else if (error.status == 429)
         ++m_stats.limitRefusals;
+    if (tracing())
+        trace(session->id(), TraceEvent::Direction::Out, err);
     deliver(session, OutFrame::fromMixedBytes(serialize(err), false));
 }
 
@@ -688,6 +714,8 @@ void Broker::sendStatus(quint64 id, const QByteArray &target, const QByteArray &
         res.headers.append(Header{HeaderName::ReqId.toByteArray(), reqId});
     res.headers.append(Header{HeaderName::Status.toByteArray(), QByteArray::number(status)});
     res.body = reason;
+    if (tracing())
+        trace(id, TraceEvent::Direction::Out, res);
     deliver(session, OutFrame::fromMixedBytes(serialize(res), false));
 }
 
@@ -766,7 +794,7 @@ RequestInfo Broker::requestInfo(const PendingRequest &request) const
     const qint64 nowMs = now();
     return RequestInfo{request.token,      request.requesterReqId, request.target,
                        request.requester,  request.responder,      nowMs - request.startedMs,
-                       qMax<qint64>(0, request.deadlineMs - nowMs)};
+                       qMax<qint64>(0, request.deadlineMs - nowMs), request.startedMs, request.deadlineMs};
 }
 
 QList<RequestInfo> Broker::pendingRequests() const

@@ -80,6 +80,10 @@ Q_SIGNALS:
     void requestFinished(const QByteArray &token, int status);
     // One routed message: who sent it, what, and how many peers it reached.
     void messageRouted(quint64 from, Middleman::Command command, const QByteArray &target, int deliveries);
+    // Every message a peer sends that parses, and every message the broker makes
+    // (TraceEvent). Built only while something is connected to this signal, so a
+    // broker nobody watches pays nothing for it.
+    void messageTraced(const Middleman::TraceEvent &event);
     void stopped();
 
 private:
@@ -107,6 +111,8 @@ private:
     void sendStatus(quint64 id, const QByteArray &target, const QByteArray &reqId, int status,
                     const QByteArray &reason);
     bool deliver(Session *session, const OutFrame &frame);
+    bool tracing() const;
+    void trace(quint64 peer, TraceEvent::Direction direction, const Message &message);
     // The one exit for closes: records the reason, counts, and aborts if the peer
     // does not finish the close handshake in time.
     void closeSession(Session *session, QWebSocketProtocol::CloseCode code, const QString &reason,

@@ -42,6 +42,30 @@ struct RequestInfo
     quint64 responder = 0;
     qint64 ageMs = 0;
     qint64 remainingMs = 0;
+    // The same moments on the monotonic clock of clock.h, so an observer can age
+    // the request itself without asking again.
+    qint64 startedMs = 0;
+    qint64 deadlineMs = 0;
+};
+
+// One message as it crosses the broker, for monitors such as the console's
+// traffic log (Broker::messageTraced): what a peer sent (In), or what the broker
+// made itself and sent to a peer (Out: ERR, and RES with a 503, 504 or OPT's 200).
+// Forwarded copies are not traced one by one: the In event stands for them.
+struct TraceEvent
+{
+    enum class Direction : quint8 { In, Out };
+    static constexpr qsizetype kBodyPreview = 512; // bytes kept of the body
+
+    qint64 atMs = 0;    // wall clock, milliseconds since the epoch
+    quint64 peer = 0;   // the sender (In) or the receiver (Out)
+    Direction direction = Direction::In;
+    Command command = Command::Pub;
+    QByteArray target;
+    QList<Header> headers;
+    QByteArray body;    // at most kBodyPreview bytes
+    qint64 bodySize = 0; // the whole body
+    bool binary = false; // arrived in (or left as) a binary frame
 };
 
 // Counters since start (PROTOCOL.md section 5: every drop and close is counted).
@@ -79,3 +103,4 @@ struct BrokerStats
 
 Q_DECLARE_METATYPE(Middleman::PeerInfo)
 Q_DECLARE_METATYPE(Middleman::RequestInfo)
+Q_DECLARE_METATYPE(Middleman::TraceEvent)
