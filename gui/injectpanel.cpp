@@ -6,6 +6,7 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QFontDatabase>
+#include <QFontMetrics>
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -86,6 +87,11 @@ InjectPanel::InjectPanel(ConsoleConnection *connection, QWidget *parent)
     m_bodyEdit->setPlaceholderText(tr("body"));
     m_bodyEdit->setTabChangesFocus(true);
 
+    // Compact editors; the received list takes the room that is left.
+    const int line = QFontMetrics(fixed).lineSpacing();
+    m_headersEdit->setMaximumHeight(line * 3 + 12);
+    m_bodyEdit->setMaximumHeight(line * 4 + 12);
+
     m_sendButton = new QPushButton(tr("Send"), this);
     m_sendButton->setObjectName(QStringLiteral("sendButton"));
     m_sendButton->setDefault(true);
@@ -123,10 +129,10 @@ InjectPanel::InjectPanel(ConsoleConnection *connection, QWidget *parent)
     receivedRow->addWidget(clearButton);
 
     auto *layout = new QVBoxLayout(this);
-    layout->addLayout(form, 3);
+    layout->addLayout(form);
     layout->addLayout(sendRow);
     layout->addLayout(receivedRow);
-    layout->addWidget(m_receivedView, 2);
+    layout->addWidget(m_receivedView, 1);
 
     connect(m_commandBox, &QComboBox::currentIndexChanged, this, [this](int index) {
         if (index >= 0)
