@@ -74,6 +74,15 @@ bool BrokerOptions::read(const QCommandLineParser &parser, BrokerConfig *config,
     return true;
 }
 
+bool BrokerOptions::anySet(const QCommandLineParser &parser)
+{
+    for (const QString &name : {kConfig, kListen, kServiceKey, kClientKey, kRequestTimeout, kLogLevel}) {
+        if (parser.isSet(name))
+            return true;
+    }
+    return false;
+}
+
 bool applyLogLevel(const QString &level, QString *error)
 {
     static const QStringList levels{QStringLiteral("debug"), QStringLiteral("info"), QStringLiteral("warning"),

@@ -24,6 +24,8 @@ public:
     // Reads --config, then applies the flags over it and validates the result.
     static bool read(const QCommandLineParser &parser, BrokerConfig *config, QString *logLevel,
                      QString *error);
+    // True when any of these options was given (the console then starts at launch).
+    static bool anySet(const QCommandLineParser &parser);
 };
 
 // "debug", "info", "warning" or "error": sets the middleman.* logging rules.
