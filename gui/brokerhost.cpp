@@ -40,6 +40,7 @@ bool unused(const TopicRow &row)
 
 BrokerHost::BrokerHost(QObject *parent)
     : QObject(parent)
+    , m_timer(this)
 {
     qRegisterMetaType<ConsoleUpdate>();
     qRegisterMetaType<TraceEvent>();
@@ -47,12 +48,18 @@ BrokerHost::BrokerHost(QObject *parent)
     connect(&m_timer, &QTimer::timeout, this, &BrokerHost::flush);
 }
 
-BrokerHost::~BrokerHost() = default;
+BrokerHost::~BrokerHost()
+{
+    // The broker goes after this object's members: nothing of it may reach them.
+    if (m_broker)
+        m_broker->disconnect(this);
+}
 
 void BrokerHost::start(const BrokerConfig &config)
 {
     if (m_broker) {
-        Q_EMIT startFailed(QStringLiteral("the broker is already running"));
+        Q_EMIT startFailed(m_broker->isShuttingDown() ? QStringLiteral("the broker is still stopping")
+                                                      : QStringLiteral("the broker is already running"));
         return;
     }
     QString error;
@@ -103,6 +110,8 @@ void BrokerHost::setTracing(bool on)
     if (m_tracing == on)
         return;
     m_tracing = on;
+    if (!on)
+        clearTraffic(); // what this interval gathered is not sent either
     if (!m_broker)
         return;
     if (on)
@@ -111,16 +120,24 @@ void BrokerHost::setTracing(bool on)
         disconnect(m_broker.get(), &Broker::messageTraced, this, &BrokerHost::onTraced);
 }
 
+void BrokerHost::clearTraffic()
+{
+    m_traffic.clear();
+    m_trafficHead = 0;
+    m_trafficSkipped = 0;
+}
+
 void BrokerHost::resetState()
 {
     m_resetPending = true;
+    m_watched = 0; // connection ids start over with the next broker
     m_peersSent.clear();
     m_roles.clear();
     m_names.clear();
     m_subscriptionsOf.clear();
     m_grantsOf.clear();
     m_topics.clear();
-    m_patternTopics.clear();
+    m_patternTopics = {};
     m_dirtyTopics.clear();
     m_routedSinceFlush.clear();
     m_topicsGone.clear();
@@ -128,9 +145,7 @@ void BrokerHost::resetState()
     m_pendingNew.clear();
     m_pendingSent.clear();
     m_pendingFinished.clear();
-    m_traffic.clear();
-    m_trafficHead = 0;
-    m_trafficSkipped = 0;
+    clearTraffic();
 }
 
 void BrokerHost::connectBroker()
@@ -176,8 +191,14 @@ BrokerHost::Topic &BrokerHost::topic(const QByteArray &pattern)
         it = m_topics.insert(pattern, Topic{});
         it->row.pattern = pattern;
         it->lastActivityMs = monotonicMs();
+        // Gone and back within one interval: the window still has the row, and
+        // gets the new one as a change, not as "changed" and "gone" at once.
+        if (m_topicsGone.remove(pattern)) {
+            it->sent = true;
+            markDirty(*it);
+        }
         if (Target::hasWildcard(pattern))
-            m_patternTopics.insert(pattern);
+            m_patternTopics.insert(pattern, pattern);
     }
     return *it;
 }
@@ -193,9 +214,10 @@ void BrokerHost::dropTopic(const QByteArray &pattern)
     if (it == m_topics.cend())
         return;
     if (it->sent)
-        m_topicsGone.append(pattern);
+        m_topicsGone.insert(pattern);
     m_dirtyTopics.remove(pattern);
-    m_patternTopics.remove(pattern);
+    if (Target::hasWildcard(pattern))
+        m_patternTopics.remove(pattern, pattern);
     m_topics.erase(it);
 }
 
@@ -209,26 +231,27 @@ void BrokerHost::dropTopicIfUnused(const QByteArray &pattern)
 
 void BrokerHost::onSubscription(quint64 id, const QByteArray &pattern, bool added)
 {
-    Topic &entry = topic(pattern);
     const bool service = m_roles.value(id) == Role::Service;
     if (added) {
+        Topic &entry = topic(pattern);
         if (entry.subscribers.contains(id))
             return;
         entry.subscribers.insert(id);
         m_subscriptionsOf[id].insert(pattern);
         ++(service ? entry.row.serviceSubscribers : entry.row.clientSubscribers);
-    } else {
-        if (!entry.subscribers.remove(id)) {
-            dropTopicIfUnused(pattern);
-            return;
-        }
-        m_subscriptionsOf[id].remove(pattern);
-        --(service ? entry.row.serviceSubscribers : entry.row.clientSubscribers);
+        entry.lastActivityMs = monotonicMs();
+        markDirty(entry);
+        return;
     }
-    entry.lastActivityMs = monotonicMs();
-    markDirty(entry);
-    if (!added)
-        dropTopicIfUnused(pattern);
+    const auto it = m_topics.find(pattern);
+    if (it == m_topics.end() || !it->subscribers.remove(id))
+        return;
+    if (const auto of = m_subscriptionsOf.find(id); of != m_subscriptionsOf.end())
+        of->remove(pattern);
+    --(service ? it->row.serviceSubscribers : it->row.clientSubscribers);
+    it->lastActivityMs = monotonicMs();
+    markDirty(*it);
+    dropTopicIfUnused(pattern);
 }
 
 void BrokerHost::onGrantAdded(Command kind, const QByteArray &pattern, quint64 granter)
@@ -274,14 +297,16 @@ void BrokerHost::collectTopics(ConsoleUpdate &update, qint64 nowMs)
         entry.row.messages += it.value();
         entry.lastActivityMs = nowMs;
         markDirty(entry);
-        for (const QByteArray &pattern : std::as_const(m_patternTopics)) {
-            if (pattern == it.key() || !Target::matches(pattern, it.key()))
-                continue;
-            Topic &covering = m_topics[pattern];
-            covering.row.messages += it.value();
-            covering.lastActivityMs = nowMs;
-            markDirty(covering);
-        }
+        // The pattern rows covering this target, found through the tree: the cost
+        // follows the matches, not the number of pattern rows.
+        m_patternTopics.match(it.key(), [&](const QByteArray &pattern) {
+            const auto covering = m_topics.find(pattern);
+            if (covering == m_topics.end())
+                return;
+            covering->row.messages += it.value();
+            covering->lastActivityMs = nowMs;
+            markDirty(*covering);
+        });
     }
     m_routedSinceFlush.clear();
 
@@ -317,7 +342,9 @@ void BrokerHost::collectTopics(ConsoleUpdate &update, qint64 nowMs)
     m_dirtyTopics.clear();
     std::sort(update.topicsChanged.begin(), update.topicsChanged.end(),
               [](const TopicRow &a, const TopicRow &b) { return a.pattern < b.pattern; });
-    update.topicsGone = std::exchange(m_topicsGone, {});
+    update.topicsGone = m_topicsGone.values();
+    std::sort(update.topicsGone.begin(), update.topicsGone.end());
+    m_topicsGone.clear();
 }
 
 // --- Connections -----------------------------------------------------------
@@ -334,7 +361,6 @@ void BrokerHost::onPeerDisconnected(quint64 id)
     const QSet<QByteArray> patterns = m_subscriptionsOf.take(id);
     for (const QByteArray &pattern : patterns)
         onSubscription(id, pattern, false);
-    m_subscriptionsOf.remove(id);
     const auto grants = m_grantsOf.take(id);
     for (const auto &[kind, pattern] : grants) {
         const auto it = m_topics.find(pattern);
@@ -347,6 +373,12 @@ void BrokerHost::onPeerDisconnected(quint64 id)
     }
     m_roles.remove(id);
     m_names.remove(id);
+    // The broker keeps its requests without a requester (RequestInfo); rows the
+    // window has not seen yet say so. Rows it has seen cannot change.
+    for (PendingRow &row : m_pendingNew) {
+        if (row.requester == id)
+            row.requester = 0;
+    }
 }
 
 void BrokerHost::collectPeers(ConsoleUpdate &update)
@@ -441,9 +473,7 @@ void BrokerHost::flush()
     for (qsizetype i = 0; i < m_traffic.size(); ++i)
         update.traffic.append(m_traffic.at((m_trafficHead + i) % m_traffic.size()));
     update.trafficSkipped = m_trafficSkipped;
-    m_traffic.clear();
-    m_trafficHead = 0;
-    m_trafficSkipped = 0;
+    clearTraffic();
 
     if (m_watched != 0 && m_broker->peer(m_watched)) {
         PeerDetail detail;

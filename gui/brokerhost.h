@@ -7,6 +7,7 @@
 
 #include "brokerconfig.h"
 #include "consoleupdate.h"
+#include "patterntree.h"
 
 #include <QElapsedTimer>
 #include <QHash>
@@ -84,9 +85,10 @@ private:
     void collectTopics(ConsoleUpdate &update, qint64 nowMs);
     void collectPeers(ConsoleUpdate &update);
     void resetState();
+    void clearTraffic();
 
     std::unique_ptr<Broker> m_broker;
-    QTimer m_timer;
+    QTimer m_timer; // a child, so that it follows moveToThread()
     bool m_tracing = true;
     bool m_resetPending = false;
     quint64 m_watched = 0;
@@ -99,10 +101,10 @@ private:
     QHash<quint64, QSet<QPair<int, QByteArray>>> m_grantsOf; // per granter: (kind, pattern)
 
     QHash<QByteArray, Topic> m_topics;
-    QSet<QByteArray> m_patternTopics; // rows with a wildcard
+    PatternTree<QByteArray> m_patternTopics; // rows with a wildcard, by pattern
     QSet<QByteArray> m_dirtyTopics;   // changed since the last update
     QHash<QByteArray, quint64> m_routedSinceFlush; // literal target -> messages
-    QList<QByteArray> m_topicsGone;
+    QSet<QByteArray> m_topicsGone;    // rows the window has, gone since the last update
     qint64 m_lastRateMs = 0;
 
     QHash<QByteArray, PendingRow> m_pendingNew;  // started since the last update
