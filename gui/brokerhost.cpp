@@ -462,7 +462,12 @@ void BrokerHost::flush()
     update.requestsStarted = m_pendingNew.values();
     std::sort(update.requestsStarted.begin(), update.requestsStarted.end(),
               [](const PendingRow &a, const PendingRow &b) {
-                  return a.startedMs != b.startedMs ? a.startedMs < b.startedMs : a.token < b.token;
+                  // Tokens are "mm-<base 36 counter>": shorter is older, then by value.
+                  if (a.startedMs != b.startedMs)
+                      return a.startedMs < b.startedMs;
+                  if (a.token.size() != b.token.size())
+                      return a.token.size() < b.token.size();
+                  return a.token < b.token;
               });
     for (const PendingRow &row : std::as_const(update.requestsStarted))
         m_pendingSent.insert(row.token);

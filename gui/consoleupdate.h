@@ -28,7 +28,7 @@ struct TopicRow
     QList<quint64> esubBy;
     QList<quint64> ereqBy;
     // PUB and REQ routed to this target, or for a pattern to the targets it
-    // matches, since the broker started; and the rate over the last second.
+    // matches, since the row appeared; and the rate over the last second.
     quint64 messages = 0;
     double messagesPerSecond = 0;
 
@@ -41,7 +41,9 @@ struct PendingRow
     QByteArray token;   // the broker's ReqID
     QByteArray reqId;   // the requester's own
     QByteArray target;
-    quint64 requester = 0; // 0 once the requester has gone
+    // As of requestsStarted (0 if the requester had already gone). Rows are not
+    // resent: a window learns that a requester left from peersGone.
+    quint64 requester = 0;
     quint64 responder = 0;
     QString requesterName;
     QString responderName;
@@ -57,6 +59,8 @@ struct PeerDetail
     QList<GrantTable::Grant> grants;
 };
 
+// A key (connection id, pattern, token) never appears both as changed and as
+// gone in one update.
 struct ConsoleUpdate
 {
     // True for the first update after a start: forget everything seen before.
