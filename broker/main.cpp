@@ -4,27 +4,16 @@
 #include "broker.h"
 #include "commandline.h"
 #include "keystore.h"
+#include "signalwatcher.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
-#include <QSocketNotifier>
 
-#include <csignal>
 #include <cstdio>
-#include <sys/socket.h>
-#include <unistd.h>
 
 using namespace Middleman;
 
 namespace {
-
-int g_signalFd[2] = {-1, -1};
-
-void onSignal(int)
-{
-    const char byte = 1;
-    [[maybe_unused]] const auto written = ::write(g_signalFd[0], &byte, 1);
-}
 
 int hashKey(const QStringList &args)
 {
@@ -92,26 +81,15 @@ int main(int argc, char *argv[])
     const QList<GeneratedKey> generated = ensureKeys(&config);
 
     Broker broker(config);
-    // SIGINT/SIGTERM reach the event loop through a socket pair. Installed before
+    // SIGINT/SIGTERM reach the event loop as a signal. Installed before
     // "listening on" is printed, so a stop right after it is already graceful.
-    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, g_signalFd) != 0) {
-        std::perror("middleman: socketpair");
+    SignalWatcher stopSignals;
+    if (!stopSignals.isValid()) {
+        std::fprintf(stderr, "middleman: %s\n", qPrintable(stopSignals.errorString()));
         return 1;
     }
-    QSocketNotifier notifier(g_signalFd[1], QSocketNotifier::Read);
-    QObject::connect(&notifier, &QSocketNotifier::activated, &broker, [&broker, &notifier] {
-        char byte;
-        [[maybe_unused]] const auto got = ::read(g_signalFd[1], &byte, 1);
-        notifier.setEnabled(false);
-        broker.shutdown();
-    });
+    QObject::connect(&stopSignals, &SignalWatcher::stopRequested, &broker, &Broker::shutdown);
     QObject::connect(&broker, &Broker::stopped, &app, [] { QCoreApplication::exit(0); });
-    struct sigaction action = {};
-    action.sa_handler = onSignal;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &action, nullptr);
-    sigaction(SIGTERM, &action, nullptr);
 
     if (!broker.listen()) {
         std::fprintf(stderr, "middleman: %s\n", qPrintable(broker.errorString()));

@@ -1,9 +1,11 @@
 // middleman-console: the broker library on its own thread, shown live in a
 // window. Takes the daemon's options; given any, the broker starts at launch.
+// Closing the window or SIGINT/SIGTERM stop the broker gracefully, then quit.
 
 #include "brokerhost.h"
 #include "commandline.h"
 #include "mainwindow.h"
+#include "signalwatcher.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -80,6 +82,9 @@ int main(int argc, char *argv[])
     QObject::connect(host, &BrokerHost::startFailed, &window, [](const QString &why) {
         std::fprintf(stderr, "middleman-console: not started: %s\n", qPrintable(why));
     });
+    // SIGINT/SIGTERM close the window, which stops the broker gracefully first.
+    SignalWatcher stopSignals;
+    QObject::connect(&stopSignals, &SignalWatcher::stopRequested, &window, &QWidget::close);
     window.show();
     if (BrokerOptions::anySet(parser))
         window.requestStart();

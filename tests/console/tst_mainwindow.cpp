@@ -267,13 +267,11 @@ void TestMainWindow::selectingAConnectionShowsItsDetailAndDisconnects()
     service.send(msg(Command::Sub, "orders.>"));
     service.send(msg(Command::Esub, "chat.>"));
     QVERIFY(service.sync());
-    const int row = [&] {
-        int found = -1;
-        QTest::qWaitFor([&] { return (found = rowWhere(window.connectionsModel(), ConnectionsModel::KeyColumn,
-                                                       QStringLiteral("svc"))) >= 0; });
-        return found;
-    }();
-    QVERIFY(row >= 0);
+    int row = -1;
+    QVERIFY(QTest::qWaitFor([&] {
+        row = rowWhere(window.connectionsModel(), ConnectionsModel::KeyColumn, QStringLiteral("svc"));
+        return row >= 0;
+    }));
     window.connectionsView()->selectRow(row);
 
     auto *subscriptions = window.findChild<QListWidget *>(QStringLiteral("subscriptionList"));
@@ -525,8 +523,13 @@ void TestMainWindow::executableStartsWithOptions()
     TestPeer peer;
     QVERIFY(peer.connectWithKey(QUrl(QStringLiteral("ws://127.0.0.1:%1").arg(port)), kServiceKey));
     QVERIFY(peer.sync());
+    // SIGTERM: a graceful stop (peers get 1001), then exit 0.
     console.terminate();
+    QVERIFY(peer.waitForClose(10000));
+    QCOMPARE(peer.closeCode, 1001);
     QVERIFY(console.waitForFinished(10000));
+    QCOMPARE(console.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(console.exitCode(), 0);
 }
 
 void TestMainWindow::executableRefusesBadOptions()
