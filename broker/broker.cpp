@@ -647,10 +647,18 @@ bool Broker::deliver(Session *session, const OutFrame &frame)
     return false;
 }
 
-bool Broker::tracing() const
+void Broker::connectNotify(const QMetaMethod &signal)
 {
-    static const QMetaMethod signal = QMetaMethod::fromSignal(&Broker::messageTraced);
-    return isSignalConnected(signal);
+    if (signal == QMetaMethod::fromSignal(&Broker::messageTraced))
+        m_tracing.store(true, std::memory_order_relaxed);
+}
+
+void Broker::disconnectNotify(const QMetaMethod &signal)
+{
+    // An invalid method: everything was disconnected at once.
+    static const QMetaMethod traced = QMetaMethod::fromSignal(&Broker::messageTraced);
+    if (!signal.isValid() || signal == traced)
+        m_tracing.store(isSignalConnected(traced), std::memory_order_relaxed);
 }
 
 void Broker::trace(quint64 peer, TraceEvent::Direction direction, const Message &message)

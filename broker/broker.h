@@ -17,6 +17,7 @@
 #include <QUrl>
 #include <QWebSocketProtocol>
 
+#include <atomic>
 #include <optional>
 
 class QWebSocketServer;
@@ -82,9 +83,13 @@ Q_SIGNALS:
     void messageRouted(quint64 from, Middleman::Command command, const QByteArray &target, int deliveries);
     // Every message a peer sends that parses, and every message the broker makes
     // (TraceEvent). Built only while something is connected to this signal, so a
-    // broker nobody watches pays nothing for it.
+    // broker nobody watches pays one flag check per message for it.
     void messageTraced(const Middleman::TraceEvent &event);
     void stopped();
+
+protected:
+    void connectNotify(const QMetaMethod &signal) override;
+    void disconnectNotify(const QMetaMethod &signal) override;
 
 private:
     void onNewConnection();
@@ -111,7 +116,8 @@ private:
     void sendStatus(quint64 id, const QByteArray &target, const QByteArray &reqId, int status,
                     const QByteArray &reason);
     bool deliver(Session *session, const OutFrame &frame);
-    bool tracing() const;
+    // One relaxed load per message instead of isSignalConnected(), which locks.
+    bool tracing() const { return m_tracing.load(std::memory_order_relaxed); }
     void trace(quint64 peer, TraceEvent::Direction direction, const Message &message);
     // The one exit for closes: records the reason, counts, and aborts if the peer
     // does not finish the close handshake in time.
@@ -152,6 +158,7 @@ private:
     bool m_stopped = false;
     bool m_closingAll = false; // inside shutdown()'s loop
     BrokerStats m_stats;
+    std::atomic<bool> m_tracing = false; // something is connected to messageTraced
 };
 
 } // namespace Middleman

@@ -16,8 +16,12 @@ int g_fd[2] = {-1, -1};
 
 void onSignal(int signal)
 {
+    const int savedErrno = errno;
     const char byte = char(signal);
     [[maybe_unused]] const auto written = ::write(g_fd[0], &byte, 1);
+    // A second Ctrl-C while the graceful stop runs ends the process at once.
+    std::signal(signal, SIG_DFL);
+    errno = savedErrno;
 }
 
 } // namespace
@@ -29,7 +33,7 @@ SignalWatcher::SignalWatcher(QObject *parent)
         m_error = QStringLiteral("a signal watcher already exists");
         return;
     }
-    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, g_fd) != 0) {
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, g_fd) != 0) {
         m_error = QStringLiteral("socketpair: %1").arg(QString::fromLocal8Bit(std::strerror(errno)));
         g_fd[0] = g_fd[1] = -1;
         return;
@@ -53,8 +57,8 @@ SignalWatcher::~SignalWatcher()
 {
     if (!m_notifier)
         return;
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
     ::close(g_fd[0]);
     ::close(g_fd[1]);
     g_fd[0] = g_fd[1] = -1;

@@ -20,7 +20,8 @@ public:
     QString errorString() const { return m_error; }
 
 Q_SIGNALS:
-    // The first SIGINT or SIGTERM; later ones are ignored while the first is handled.
+    // The first SIGINT or SIGTERM. A second one gets the default action (the
+    // process ends), so a stop that hangs can still be forced.
     void stopRequested(int signal);
 
 private:

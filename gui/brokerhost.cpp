@@ -167,9 +167,11 @@ void BrokerHost::connectBroker()
     if (m_tracing)
         connect(broker, &Broker::messageTraced, this, &BrokerHost::onTraced);
     connect(broker, &Broker::stopped, this, [this] {
-        // The last word on this run: everything is gone. The broker is deleted
-        // once its own signal has returned.
+        // The last word on this run: first what happened since the last update
+        // (the shutdown's 503s are in its traffic), then everything is gone. The
+        // broker is deleted once its own signal has returned.
         m_timer.stop();
+        flush();
         ConsoleUpdate last;
         last.reset = true;
         last.nowMs = monotonicMs();
@@ -293,10 +295,14 @@ void BrokerHost::onRouted(Command command, const QByteArray &target)
 void BrokerHost::collectTopics(ConsoleUpdate &update, qint64 nowMs)
 {
     for (auto it = m_routedSinceFlush.cbegin(); it != m_routedSinceFlush.cend(); ++it) {
-        Topic &entry = topic(it.key());
-        entry.row.messages += it.value();
-        entry.lastActivityMs = nowMs;
-        markDirty(entry);
+        // A target only sent to gets a row while the table has room: a peer
+        // sending to ever new targets cannot grow it (or an update) without bound.
+        if (m_topics.contains(it.key()) || m_topics.size() < kMaxTopicRows) {
+            Topic &entry = topic(it.key());
+            entry.row.messages += it.value();
+            entry.lastActivityMs = nowMs;
+            markDirty(entry);
+        }
         // The pattern rows covering this target, found through the tree: the cost
         // follows the matches, not the number of pattern rows.
         m_patternTopics.match(it.key(), [&](const QByteArray &pattern) {

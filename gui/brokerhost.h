@@ -33,6 +33,9 @@ public:
     // table after this long without traffic, and at most this many are kept.
     static constexpr qint64 kIdleTopicMs = 60000;
     static constexpr int kMaxIdleTopics = 10000;
+    // Rows for targets only sent to are made only while the table is smaller
+    // than this; rows for subscriptions and grants always are.
+    static constexpr int kMaxTopicRows = 20000;
 
     explicit BrokerHost(QObject *parent = nullptr);
     ~BrokerHost() override;

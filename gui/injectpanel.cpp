@@ -144,6 +144,9 @@ InjectPanel::InjectPanel(ConsoleConnection *connection, QWidget *parent)
             sendCurrent();
     });
     connect(clearButton, &QPushButton::clicked, this, &InjectPanel::clearReceived);
+    m_receivedTimer.setSingleShot(true);
+    m_receivedTimer.setInterval(kReceivedIntervalMs);
+    connect(&m_receivedTimer, &QTimer::timeout, this, &InjectPanel::showReceived);
 
     setCommand(Command::Pub);
     setConnection(connection);
@@ -319,12 +322,18 @@ QString InjectPanel::summary(const Message &message)
             + QString::fromUtf8(header.value);
     }
     if (!message.body.isEmpty()) {
+        // Only the start of the body is decoded; a cut inside a UTF-8 sequence
+        // is backed off rather than taken for bad bytes.
+        const QByteArray head = message.body.left(kPreviewChars * 4 + 1);
+        const bool cut = head.size() < message.body.size();
         bool ok = false;
-        QString body = printable(message.body, &ok);
+        QString body = printable(head, &ok);
+        for (int back = 1; !ok && cut && back <= 3 && head.size() > back; ++back)
+            body = printable(head.left(head.size() - back), &ok);
         if (!ok) {
             body = tr("<%n byte(s)>", nullptr, int(message.body.size()));
         } else {
-            if (body.size() > kPreviewChars)
+            if (body.size() > kPreviewChars || cut)
                 body = body.left(kPreviewChars) + QStringLiteral("...");
             body.replace(QLatin1Char('\n'), QStringLiteral(" \u23ce "));
         }
@@ -335,20 +344,36 @@ QString InjectPanel::summary(const Message &message)
 
 void InjectPanel::addReceived(const Message &message)
 {
-    const QString time = QTime::currentTime().toString(QStringLiteral("HH:mm:ss.zzz"));
-    auto *item = new QListWidgetItem(time + QStringLiteral("  ") + summary(message));
-    QByteArray wire = serialize(message);
-    if (wire.size() > kTooltipBytes)
-        wire = wire.left(kTooltipBytes) + "\n...";
-    bool ok = false;
-    const QString tooltip = printable(wire, &ok);
-    item->setToolTip(ok ? tooltip : summary(message));
-    const QByteArray status = message.header(HeaderName::Status);
-    if (message.command == Command::Err || (message.command == Command::Res && status.toInt() >= 400))
-        item->setForeground(errorColor(palette()));
+    // Kept and drawn in batches: a busy subscription must not make the GUI do
+    // work per message. Only the latest kMaxReceived can ever be shown.
+    m_pendingReceived.append({QTime::currentTime(), message});
+    if (m_pendingReceived.size() > kMaxReceived)
+        m_pendingReceived.removeFirst();
+    if (!m_receivedTimer.isActive())
+        m_receivedTimer.start();
+}
+
+void InjectPanel::showReceived()
+{
     const QScrollBar *bar = m_receivedView->verticalScrollBar();
     const bool atBottom = bar->value() == bar->maximum();
-    m_receivedView->addItem(item);
+    for (const auto &[time, message] : std::as_const(m_pendingReceived)) {
+        auto *item = new QListWidgetItem(time.toString(QStringLiteral("HH:mm:ss.zzz")) + QStringLiteral("  ")
+                                         + summary(message));
+        // The tooltip shows the message as on the wire, its body cut short.
+        Message shown = message;
+        const bool cut = shown.body.size() > kTooltipBytes;
+        if (cut)
+            shown.body.truncate(kTooltipBytes);
+        bool ok = false;
+        const QString wire = printable(serialize(shown), &ok);
+        item->setToolTip(ok ? wire + (cut ? QStringLiteral("\n...") : QString()) : summary(message));
+        const QByteArray status = message.header(HeaderName::Status);
+        if (message.command == Command::Err || (message.command == Command::Res && status.toInt() >= 400))
+            item->setForeground(errorColor(palette()));
+        m_receivedView->addItem(item);
+    }
+    m_pendingReceived.clear();
     while (m_receivedView->count() > kMaxReceived)
         delete m_receivedView->takeItem(0);
     if (atBottom)
@@ -366,6 +391,7 @@ QStringList InjectPanel::receivedLines() const
 
 void InjectPanel::clearReceived()
 {
+    m_pendingReceived.clear();
     m_receivedView->clear();
 }
 

@@ -6,6 +6,8 @@
 #include "message.h"
 
 #include <QPointer>
+#include <QTime>
+#include <QTimer>
 #include <QWidget>
 
 #include <optional>
@@ -27,6 +29,7 @@ class InjectPanel : public QWidget
     Q_OBJECT
 public:
     static constexpr int kMaxReceived = 200; // rows kept in the received list
+    static constexpr int kReceivedIntervalMs = 100; // new rows are drawn in batches
 
     explicit InjectPanel(ConsoleConnection *connection = nullptr, QWidget *parent = nullptr);
     ~InjectPanel() override;
@@ -63,6 +66,7 @@ private:
     void updateEnabled();
     void setStatus(const QString &text, bool error);
     void addReceived(const Message &message);
+    void showReceived();
 
     QPointer<ConsoleConnection> m_connection;
     QComboBox *m_commandBox = nullptr;
@@ -73,6 +77,8 @@ private:
     QPushButton *m_sendButton = nullptr;
     QLabel *m_statusLabel = nullptr;
     QListWidget *m_receivedView = nullptr;
+    QList<std::pair<QTime, Message>> m_pendingReceived; // not drawn yet
+    QTimer m_receivedTimer;
     bool m_statusIsError = false;
     int m_nextReqId = 1; // for the REQ template's ReqID
 };

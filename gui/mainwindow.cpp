@@ -29,6 +29,7 @@
 #include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QTimer>
 #include <QTableView>
 #include <QToolBar>
 #include <QVBoxLayout>
@@ -157,9 +158,17 @@ MainWindow::MainWindow(const BrokerConfig &config, const QString &keysNote, QWid
     m_statsLabel->setObjectName(QStringLiteral("statsLabel"));
     statusBar()->addWidget(m_statsLabel, 1);
 
-    connect(m_console, &ConsoleConnection::closed, this, [this](int, const QString &reason) {
-        if (m_running)
-            statusBar()->showMessage(QStringLiteral("console connection closed: %1").arg(reason), 10000);
+    // The console's own connection comes back if the broker drops it while
+    // running (a slow-consumer close, a Disconnect from this window).
+    connect(m_console, &ConsoleConnection::closed, this, [this](int code, const QString &reason) {
+        if (!m_running || m_stopping)
+            return;
+        statusBar()->showMessage(
+            QStringLiteral("console connection closed (%1 %2); reconnecting").arg(code).arg(reason), 10000);
+        QTimer::singleShot(kReconnectMs, this, [this] {
+            if (m_running && !m_stopping && m_console->state() == ConsoleConnection::State::Closed)
+                m_console->open(ConsoleConnection::loopbackUrl(m_url), m_consoleKey);
+        });
     });
 
     setRunningState(false, QStringLiteral("Stopped"));
@@ -311,6 +320,7 @@ void MainWindow::requestStop()
 {
     if (!m_running)
         return;
+    m_stopping = true;
     setRunningState(true, QStringLiteral("Stopping…"));
     m_stopAction->setEnabled(false);
     m_console->close();
@@ -333,6 +343,7 @@ void MainWindow::onStartFailed(const QString &error)
 
 void MainWindow::onStopped()
 {
+    m_stopping = false;
     m_url = QUrl();
     m_watched = 0;
     showDetail(std::nullopt);
@@ -406,7 +417,6 @@ void MainWindow::apply(const ConsoleUpdate &update)
             .arg(m_traffic->rowCount())
             .arg(m_traffic->skipped())
             .arg(m_traffic->droppedWhilePaused()));
-    m_lastStats = s;
     updateTitles();
     fitColumns();
 }

@@ -37,6 +37,7 @@ class MainWindow : public QMainWindow
     Q_OBJECT
 public:
     static constexpr int kFitRowsUpTo = 200;
+    static constexpr int kReconnectMs = 1000;
 
     // `config` is used for every start; the listen field may override its address.
     // `keysNote` (may be empty) tells the user which keys were generated for this run.
@@ -92,6 +93,7 @@ private:
     bool m_running = false;
     bool m_starting = false;
     bool m_closeWhenStopped = false;
+    bool m_stopping = false;
     QUrl m_url;
     quint64 m_watched = 0;
 
@@ -124,7 +126,6 @@ private:
     InjectPanel *m_inject;
     ThroughputChart *m_chart;
     QLabel *m_statsLabel;
-    BrokerStats m_lastStats;
 };
 
 // Wires a window to a host, on the same thread or across threads (queued).

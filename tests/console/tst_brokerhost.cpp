@@ -165,6 +165,7 @@ private Q_SLOTS:
     void grantsFollowTheirServices();
     void permanentGrantsFromConfig();
     void messagesCountOnTargetAndPatterns();
+    void topicRowsAreBounded();
     void rateRisesAndFalls();
     // requests
     void pendingRequestStartsAndFinishes();
@@ -698,6 +699,36 @@ void tst_BrokerHost::messagesCountOnTargetAndPatterns()
 }
 
 // messagesPerSecond rises under traffic and falls back to 0 when it stops.
+// A peer sending to ever new targets cannot grow the table without bound:
+// targets only sent to get rows while there is room; subscriptions always do,
+// and pattern rows keep counting every message.
+void tst_BrokerHost::topicRowsAreBounded()
+{
+    QVERIFY(startHost());
+    TestPeer service, publisher;
+    QVERIFY(connectPeer(service, kServiceKey));
+    QVERIFY(connectPeer(publisher, kServiceKey2));
+    service.send(msg(Command::Sub, "spray.>"));
+    QVERIFY(settle(service));
+
+    const int total = BrokerHost::kMaxTopicRows + 2000;
+    for (int sent = 0; sent < total;) {
+        QByteArray frame;
+        for (int i = 0; i < 1000 && sent < total; ++i, ++sent)
+            frame += serialize(msg(Command::Pub, "spray.t" + QByteArray::number(sent), {}, "x"));
+        publisher.send(frame);
+    }
+    QVERIFY(settle(publisher));
+    QVERIFY(QTest::qWaitFor([&] { return m_view.topics.value("spray.>").messages == quint64(total); }, 20000));
+    QCOMPARE(m_view.topics.size(), qsizetype(BrokerHost::kMaxTopicRows));
+    QVERIFY(m_view.topics.contains("spray.t0"));
+    QVERIFY(!m_view.topics.contains("spray.t" + QByteArray::number(total - 1)));
+    // A new subscription still gets its row.
+    service.send(msg(Command::Sub, "late.sub"));
+    QVERIFY(settle(service));
+    QCOMPARE(m_view.topics.value("late.sub").serviceSubscribers, 1);
+}
+
 void tst_BrokerHost::rateRisesAndFalls()
 {
     QVERIFY(startHost());
@@ -1117,7 +1148,7 @@ void tst_BrokerHost::runsOnItsOwnThread()
     QVERIFY(id);
     peer.send(msg(Command::Sub, "thread.*"));
     QVERIFY(settle(peer));
-    QCOMPARE(m_view.topics.value("thread.*").serviceSubscribers, 1);
+    QTRY_COMPARE(m_view.topics.value("thread.*").serviceSubscribers, 1);
     QVERIFY(waitUpdates(5)); // the timer runs on the engine thread
 
     Q_EMIT stopRequested();

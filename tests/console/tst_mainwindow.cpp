@@ -25,9 +25,11 @@
 #include <QListWidget>
 #include <QPlainTextEdit>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QPushButton>
 #include <QTableView>
 #include <QTcpServer>
+#include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QThread>
 #include <QtTest>
@@ -189,6 +191,7 @@ private Q_SLOTS:
     void injectedRequestShowsItsAnswerInTheLog();
     void selectingAConnectionShowsItsDetailAndDisconnects();
     void listenFieldIsChecked();
+    void consoleConnectionComesBack();
     void guiLatencyUnderLoad();
     void screenshot();
     void executableStartsWithOptions();
@@ -316,6 +319,39 @@ void TestMainWindow::listenFieldIsChecked()
     listen->setText(QStringLiteral("127.0.0.1:0"));
     QVERIFY(startWindow(window));
     QVERIFY2(status->text().startsWith(QLatin1String("Listening on ws://127.0.0.1:")), qPrintable(status->text()));
+}
+
+void TestMainWindow::consoleConnectionComesBack()
+{
+    Engine engine;
+    MainWindow window(windowConfig());
+    connectConsole(engine.host, &window);
+    QVERIFY(startWindow(window));
+    QTRY_VERIFY(rowWhere(window.connectionsModel(), ConnectionsModel::KeyColumn, QStringLiteral("console")) >= 0);
+    const int row = rowWhere(window.connectionsModel(), ConnectionsModel::KeyColumn, QStringLiteral("console"));
+    const quint64 first = window.connectionsModel()->idAt(row);
+
+    // Disconnecting the console's own connection from the window: it comes back
+    // as a new connection, and injecting works again.
+    QSignalSpy closed(window.consoleConnection(), &ConsoleConnection::closed);
+    window.connectionsView()->selectRow(row);
+    QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("disconnectButton")), Qt::LeftButton);
+    QTRY_COMPARE(closed.size(), 1);
+    QCOMPARE(closed.first().at(0).toInt(), 1000);
+    QTRY_VERIFY_WITH_TIMEOUT(window.consoleConnection()->isReady(), 10000);
+    QTRY_VERIFY([&] {
+        const int again = rowWhere(window.connectionsModel(), ConnectionsModel::KeyColumn, QStringLiteral("console"));
+        return again >= 0 && window.connectionsModel()->idAt(again) > first;
+    }());
+
+    TestPeer service;
+    QVERIFY(service.connectWithKey(window.serverUrl(), kServiceKey));
+    service.send(msg(Command::Sub, "back.again"));
+    QVERIFY(service.sync());
+    window.injectPanel()->setCommand(Command::Pub);
+    window.injectPanel()->findChild<QLineEdit *>(QStringLiteral("targetEdit"))->setText(QStringLiteral("back.again"));
+    QVERIFY(window.injectPanel()->sendCurrent());
+    QVERIFY(service.waitFor(Command::Pub, "back.again"));
 }
 
 void TestMainWindow::guiLatencyUnderLoad()
@@ -498,27 +534,25 @@ void TestMainWindow::screenshot()
 
 void TestMainWindow::executableStartsWithOptions()
 {
-    QTcpServer probe;
-    QVERIFY(probe.listen(QHostAddress::LocalHost));
-    const quint16 port = probe.serverPort();
-    probe.close();
-
     QProcess console;
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
     env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+    env.remove(QStringLiteral("QT_LOGGING_RULES")); // --log-level decides
     console.setProcessEnvironment(env);
     console.start(QStringLiteral(MIDDLEMAN_BIN_DIR "/middleman-console"),
-                  {QStringLiteral("--listen"), QStringLiteral("127.0.0.1:%1").arg(port),
-                   QStringLiteral("--service-key"), QString::fromLatin1(kServiceKey)});
+                  {QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0"), QStringLiteral("--service-key"),
+                   QString::fromLatin1(kServiceKey), QStringLiteral("--log-level"), QStringLiteral("debug")});
     QVERIFY(console.waitForStarted());
     QByteArray out;
     QVERIFY(QTest::qWaitFor([&] {
         out += console.readAllStandardOutput();
-        return out.contains("listening on") || console.state() == QProcess::NotRunning;
+        return out.contains('\n') || console.state() == QProcess::NotRunning;
     }, 15000));
-    QVERIFY2(out.contains(QByteArray("middleman-console listening on ws://127.0.0.1:" + QByteArray::number(port))),
-             out.constData());
-    QVERIFY(!out.contains(kServiceKey));
+    const QRegularExpression listening(QStringLiteral("^middleman-console listening on ws://127\\.0\\.0\\.1:(\\d+)\n"));
+    const QRegularExpressionMatch match = listening.match(QString::fromUtf8(out));
+    QVERIFY2(match.hasMatch(), out.constData());
+    const quint16 port = quint16(match.captured(1).toUInt());
+    QVERIFY(port > 0);
 
     TestPeer peer;
     QVERIFY(peer.connectWithKey(QUrl(QStringLiteral("ws://127.0.0.1:%1").arg(port)), kServiceKey));
@@ -530,6 +564,13 @@ void TestMainWindow::executableStartsWithOptions()
     QVERIFY(console.waitForFinished(10000));
     QCOMPARE(console.exitStatus(), QProcess::NormalExit);
     QCOMPARE(console.exitCode(), 0);
+    // Neither the configured key nor the console's own per-run key (43 base64url
+    // characters) appears in anything it printed or logged, even at debug level.
+    const QByteArray everything = out + console.readAllStandardOutput() + console.readAllStandardError();
+    QVERIFY(everything.contains("connected from"));
+    QVERIFY(!everything.contains(kServiceKey));
+    const QRegularExpression keyLike(QStringLiteral("[A-Za-z0-9_-]{43}"));
+    QVERIFY2(!keyLike.match(QString::fromUtf8(everything)).hasMatch(), everything.constData());
 }
 
 void TestMainWindow::executableRefusesBadOptions()
