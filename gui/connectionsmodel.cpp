@@ -3,8 +3,6 @@
 #include <QDateTime>
 #include <QHostAddress>
 
-#include <algorithm>
-
 namespace Middleman {
 
 namespace {
@@ -183,12 +181,6 @@ QVariant ConnectionsModel::headerData(int section, Qt::Orientation orientation, 
     }
 }
 
-QList<PeerInfo>::const_iterator ConnectionsModel::find(quint64 id) const
-{
-    return std::lower_bound(m_peers.cbegin(), m_peers.cend(), id,
-                            [](const PeerInfo &peer, quint64 key) { return peer.id < key; });
-}
-
 quint64 ConnectionsModel::idAt(int row) const
 {
     return row >= 0 && row < m_peers.size() ? m_peers.at(row).id : 0;
@@ -196,8 +188,7 @@ quint64 ConnectionsModel::idAt(int row) const
 
 int ConnectionsModel::rowOf(quint64 id) const
 {
-    const auto it = find(id);
-    return it != m_peers.cend() && it->id == id ? int(it - m_peers.cbegin()) : -1;
+    return SortedRows::indexOf(m_peers, id, &PeerInfo::id);
 }
 
 std::optional<PeerInfo> ConnectionsModel::peerAt(int row) const
@@ -209,70 +200,42 @@ std::optional<PeerInfo> ConnectionsModel::peerAt(int row) const
 
 QString ConnectionsModel::nameOf(quint64 id) const
 {
-    const auto it = find(id);
-    return peerLabel(id, it != m_peers.cend() && it->id == id ? it->keyName : QString());
+    const int row = rowOf(id);
+    return peerLabel(id, row >= 0 ? m_peers.at(row).keyName : QString());
+}
+
+SortedRows::ColumnRange ConnectionsModel::changedColumns(const PeerInfo &before, const PeerInfo &after)
+{
+    SortedRows::ColumnRange columns{-1, -1};
+    const auto check = [&](int column, bool differs) {
+        if (differs)
+            SortedRows::widen(columns, column);
+    };
+    check(IdColumn, before.id != after.id);
+    check(KeyColumn, before.keyName != after.keyName || before.clientId != after.clientId); // the tooltip
+    check(RoleColumn, before.role != after.role);
+    check(AddressColumn, before.address != after.address || before.port != after.port);
+    check(ConnectedColumn, before.connectedAt != after.connectedAt);
+    check(SubscriptionsColumn, before.subscriptions != after.subscriptions);
+    check(MessagesInColumn, before.messagesIn != after.messagesIn);
+    check(MessagesOutColumn, before.messagesOut != after.messagesOut);
+    check(BytesInColumn, before.bytesIn != after.bytesIn);
+    check(BytesOutColumn, before.bytesOut != after.bytesOut);
+    check(QueuedColumn, before.bytesQueued != after.bytesQueued);
+    check(PendingColumn, before.pendingRequests != after.pendingRequests);
+    return columns;
 }
 
 void ConnectionsModel::apply(const ConsoleUpdate &update)
 {
     if (update.reset) {
         beginResetModel();
-        m_peers = update.peersChanged;
-        std::sort(m_peers.begin(), m_peers.end(), [](const PeerInfo &a, const PeerInfo &b) { return a.id < b.id; });
-        m_peers.erase(std::unique(m_peers.begin(), m_peers.end(),
-                                  [](const PeerInfo &a, const PeerInfo &b) { return a.id == b.id; }),
-                      m_peers.end());
+        m_peers = SortedRows::sortedUnique(update.peersChanged, &PeerInfo::id);
         endResetModel();
         return;
     }
-
-    for (const quint64 id : update.peersGone) {
-        const int row = rowOf(id);
-        if (row < 0)
-            continue;
-        beginRemoveRows({}, row, row);
-        m_peers.removeAt(row);
-        endRemoveRows();
-    }
-
-    const QList<PeerInfo> &changed = update.peersChanged;
-    qsizetype i = 0;
-    while (i < changed.size()) {
-        const PeerInfo &peer = changed.at(i);
-        const auto it = find(peer.id);
-        const int row = int(it - m_peers.cbegin());
-        if (it != m_peers.cend() && it->id == peer.id) {
-            int first = -1;
-            int last = -1;
-            for (int column = 0; column < ColumnCount; ++column) {
-                if (raw(*it, column) != raw(peer, column)) {
-                    if (first < 0)
-                        first = column;
-                    last = column;
-                }
-            }
-            m_peers[row] = peer;
-            if (first >= 0)
-                Q_EMIT dataChanged(index(row, first), index(row, last));
-            ++i;
-            continue;
-        }
-        // New: the following ones (ordered by id) that also go before the row at
-        // `row` are inserted in the same step.
-        const bool atEnd = row == m_peers.size();
-        const quint64 limit = atEnd ? 0 : m_peers.at(row).id;
-        qsizetype end = i + 1;
-        while (end < changed.size() && changed.at(end).id > changed.at(end - 1).id
-               && (atEnd || changed.at(end).id < limit)) {
-            ++end;
-        }
-        beginInsertRows({}, row, row + int(end - i) - 1);
-        m_peers.insert(row, end - i, PeerInfo{});
-        for (qsizetype k = i; k < end; ++k)
-            m_peers[row + (k - i)] = changed.at(k);
-        endInsertRows();
-        i = end;
-    }
+    SortedRows::apply(*this, m_peers, update.peersGone, update.peersChanged, &PeerInfo::id,
+                      SortedRows::Bulk::Ranges);
 }
 
 } // namespace Middleman

@@ -3,6 +3,7 @@
 // (handshaking ones included), ordered by id. Fed only by ConsoleUpdate values.
 
 #include "consoleupdate.h"
+#include "sortedrows.h"
 
 #include <QAbstractTableModel>
 #include <QList>
@@ -35,7 +36,7 @@ public:
 
     int rowCount(const QModelIndex &parent = {}) const override;
     int columnCount(const QModelIndex &parent = {}) const override;
-    // DisplayRole: text; Qt::UserRole: the raw value (numbers as numbers) for sorting.
+    // DisplayRole: text; Qt::UserRole: the raw value (numbers as numbers).
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
 
@@ -52,10 +53,14 @@ public:
     static QString roleName(Role role);
 
 public Q_SLOTS:
+    // Never a reset except for update.reset: rows gone leave in contiguous
+    // ranges, new ones (mostly at the end: ids only grow) arrive in contiguous
+    // runs, so that a view's selection stays on its connection.
     void apply(const Middleman::ConsoleUpdate &update);
 
 private:
-    QList<PeerInfo>::const_iterator find(quint64 id) const;
+    friend class SortedRows;
+    static SortedRows::ColumnRange changedColumns(const PeerInfo &before, const PeerInfo &after);
     QVariant display(const PeerInfo &peer, int column) const;
     QVariant raw(const PeerInfo &peer, int column) const;
 

@@ -142,38 +142,69 @@ void PendingModel::apply(const ConsoleUpdate &update)
         return;
     }
 
+    // The rows that ended.
+    QList<int> finished;
+    finished.reserve(update.requestsFinished.size());
     for (const QByteArray &token : update.requestsFinished) {
         const int row = rowOf(token);
-        if (row < 0)
-            continue;
-        beginRemoveRows({}, row, row);
-        m_rows.removeAt(row);
-        m_seqOf.remove(token);
-        endRemoveRows();
+        if (row >= 0)
+            finished.append(row);
     }
+    std::sort(finished.begin(), finished.end());
+    finished.erase(std::unique(finished.begin(), finished.end()), finished.end());
+    for (const int row : std::as_const(finished))
+        m_seqOf.remove(m_rows.at(row).row.token);
 
     // A requester that left: its requests stay until answered or expired.
     const QSet<quint64> gone(update.peersGone.cbegin(), update.peersGone.cend());
-    bool requesterGone = false;
-    if (!gone.isEmpty()) {
-        for (Entry &entry : m_rows) {
-            if (entry.row.requester != 0 && gone.contains(entry.row.requester)) {
-                entry.row.requester = 0;
-                requesterGone = true;
-            }
+    const auto forgetGone = [&gone](PendingRow &row) {
+        if (row.requester != 0 && gone.contains(row.requester)) {
+            row.requester = 0;
+            return true;
         }
-    }
+        return false;
+    };
 
-    m_nowMs = update.nowMs;
     QList<Entry> added;
     for (const PendingRow &row : update.requestsStarted) {
         if (m_seqOf.contains(row.token))
             continue;
         m_seqOf.insert(row.token, m_nextSeq);
         added.append(Entry{m_nextSeq++, row});
-        if (gone.contains(row.requester))
-            added.last().row.requester = 0;
+        forgetGone(added.last().row);
     }
+
+    if (SortedRows::rangeCount(finished) > SortedRows::kMaxSignals) {
+        // Many scattered rows ended: one pass and one reset.
+        beginResetModel();
+        QList<Entry> kept;
+        kept.reserve(m_rows.size() - finished.size() + added.size());
+        qsizetype next = 0;
+        for (qsizetype row = 0; row < m_rows.size(); ++row) {
+            if (next < finished.size() && finished.at(next) == row) {
+                ++next;
+                continue;
+            }
+            kept.append(std::move(m_rows[row]));
+            if (!gone.isEmpty())
+                forgetGone(kept.last().row);
+        }
+        kept.append(added);
+        m_rows = std::move(kept);
+        m_nowMs = update.nowMs;
+        endResetModel();
+        return;
+    }
+
+    SortedRows::removeRanges(*this, m_rows, finished);
+
+    bool requesterGone = false;
+    if (!gone.isEmpty()) {
+        for (Entry &entry : m_rows)
+            requesterGone |= forgetGone(entry.row);
+    }
+
+    m_nowMs = update.nowMs;
     if (!added.isEmpty()) {
         const int first = int(m_rows.size());
         beginInsertRows({}, first, first + int(added.size()) - 1);

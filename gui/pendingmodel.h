@@ -4,6 +4,7 @@
 // ConsoleUpdate values.
 
 #include "consoleupdate.h"
+#include "sortedrows.h"
 
 #include <QAbstractTableModel>
 #include <QHash>
@@ -30,7 +31,7 @@ public:
 
     int rowCount(const QModelIndex &parent = {}) const override;
     int columnCount(const QModelIndex &parent = {}) const override;
-    // DisplayRole: text; Qt::UserRole: the raw value (ids, milliseconds) for sorting.
+    // DisplayRole: text; Qt::UserRole: the raw value (ids, milliseconds).
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
 
@@ -43,9 +44,12 @@ public:
     static QString formatSeconds(qint64 ms);
 
 public Q_SLOTS:
+    // Rows that ended leave in contiguous ranges, or, more than
+    // SortedRows::kMaxSignals ranges of them, by one reset; new rows are appended.
     void apply(const Middleman::ConsoleUpdate &update);
 
 private:
+    friend class SortedRows;
     struct Entry
     {
         quint64 seq = 0; // rows are sorted by it

@@ -4,8 +4,6 @@
 
 #include <QStringList>
 
-#include <algorithm>
-
 namespace Middleman {
 
 namespace {
@@ -14,11 +12,6 @@ bool isNumeric(int column)
 {
     return column == TopicsModel::ServicesColumn || column == TopicsModel::ClientsColumn
         || column == TopicsModel::MessagesColumn || column == TopicsModel::RateColumn;
-}
-
-bool patternLess(const TopicRow &a, const TopicRow &b)
-{
-    return a.pattern < b.pattern;
 }
 
 } // namespace
@@ -115,12 +108,6 @@ QVariant TopicsModel::headerData(int section, Qt::Orientation orientation, int r
     }
 }
 
-QList<TopicRow>::const_iterator TopicsModel::find(const QByteArray &pattern) const
-{
-    return std::lower_bound(m_topics.cbegin(), m_topics.cend(), pattern,
-                            [](const TopicRow &topic, const QByteArray &key) { return topic.pattern < key; });
-}
-
 QByteArray TopicsModel::patternAt(int row) const
 {
     return row >= 0 && row < m_topics.size() ? m_topics.at(row).pattern : QByteArray();
@@ -128,8 +115,7 @@ QByteArray TopicsModel::patternAt(int row) const
 
 int TopicsModel::rowOf(const QByteArray &pattern) const
 {
-    const auto it = find(pattern);
-    return it != m_topics.cend() && it->pattern == pattern ? int(it - m_topics.cbegin()) : -1;
+    return SortedRows::indexOf(m_topics, pattern, &TopicRow::pattern);
 }
 
 const TopicRow &TopicsModel::topicAt(int row) const
@@ -137,73 +123,35 @@ const TopicRow &TopicsModel::topicAt(int row) const
     return m_topics.at(row);
 }
 
+SortedRows::ColumnRange TopicsModel::changedColumns(const TopicRow &before, const TopicRow &after)
+{
+    SortedRows::ColumnRange columns{-1, -1};
+    const auto check = [&](int column, bool differs) {
+        if (differs)
+            SortedRows::widen(columns, column);
+    };
+    check(PatternColumn, before.pattern != after.pattern);
+    check(ServicesColumn, before.serviceSubscribers != after.serviceSubscribers);
+    check(ClientsColumn, before.clientSubscribers != after.clientSubscribers);
+    check(EpubColumn, before.epubBy != after.epubBy);
+    check(EsubColumn, before.esubBy != after.esubBy);
+    check(EreqColumn, before.ereqBy != after.ereqBy);
+    check(MessagesColumn, before.messages != after.messages);
+    check(RateColumn, before.messagesPerSecond != after.messagesPerSecond);
+    return columns;
+}
+
 void TopicsModel::apply(const ConsoleUpdate &update)
 {
     if (update.reset) {
         beginResetModel();
-        m_topics = update.topicsChanged;
-        std::stable_sort(m_topics.begin(), m_topics.end(), patternLess);
-        // The last of duplicates wins.
-        QList<TopicRow> unique;
-        unique.reserve(m_topics.size());
-        for (const TopicRow &topic : std::as_const(m_topics)) {
-            if (!unique.isEmpty() && unique.constLast().pattern == topic.pattern)
-                unique.last() = topic;
-            else
-                unique.append(topic);
-        }
-        m_topics = std::move(unique);
+        m_topics = SortedRows::sortedUnique(update.topicsChanged, &TopicRow::pattern);
         endResetModel();
         return;
     }
-
-    // Gone first: a row dropped and made again within one interval is in both lists.
-    for (const QByteArray &pattern : update.topicsGone) {
-        const int row = rowOf(pattern);
-        if (row < 0)
-            continue;
-        beginRemoveRows({}, row, row);
-        m_topics.removeAt(row);
-        endRemoveRows();
-    }
-
-    const QList<TopicRow> &changed = update.topicsChanged;
-    qsizetype i = 0;
-    while (i < changed.size()) {
-        const TopicRow &topic = changed.at(i);
-        const auto it = find(topic.pattern);
-        const int row = int(it - m_topics.cbegin());
-        if (it != m_topics.cend() && it->pattern == topic.pattern) {
-            int first = -1;
-            int last = -1;
-            for (int column = 0; column < ColumnCount; ++column) {
-                if (raw(*it, column) != raw(topic, column)) {
-                    if (first < 0)
-                        first = column;
-                    last = column;
-                }
-            }
-            m_topics[row] = topic;
-            if (first >= 0)
-                Q_EMIT dataChanged(index(row, first), index(row, last));
-            ++i;
-            continue;
-        }
-        // New: the following ones (sorted) that also go before the row at `row`
-        // are inserted in the same step.
-        const bool atEnd = row == m_topics.size();
-        qsizetype end = i + 1;
-        while (end < changed.size() && changed.at(end - 1).pattern < changed.at(end).pattern
-               && (atEnd || changed.at(end).pattern < m_topics.at(row).pattern)) {
-            ++end;
-        }
-        beginInsertRows({}, row, row + int(end - i) - 1);
-        m_topics.insert(row, end - i, TopicRow{});
-        for (qsizetype k = i; k < end; ++k)
-            m_topics[row + (k - i)] = changed.at(k);
-        endInsertRows();
-        i = end;
-    }
+    // The topics view may lose its selection to a big update.
+    SortedRows::apply(*this, m_topics, update.topicsGone, update.topicsChanged, &TopicRow::pattern,
+                      SortedRows::Bulk::Reset);
 }
 
 } // namespace Middleman

@@ -4,6 +4,7 @@
 // ConsoleUpdate values.
 
 #include "consoleupdate.h"
+#include "sortedrows.h"
 
 #include <QAbstractTableModel>
 #include <QList>
@@ -30,7 +31,7 @@ public:
 
     int rowCount(const QModelIndex &parent = {}) const override;
     int columnCount(const QModelIndex &parent = {}) const override;
-    // DisplayRole: text; Qt::UserRole: the raw value (numbers as numbers) for sorting.
+    // DisplayRole: text; Qt::UserRole: the raw value (numbers as numbers).
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
 
@@ -42,10 +43,13 @@ public:
     static QString granterList(const QList<quint64> &granters);
 
 public Q_SLOTS:
+    // Small updates as row and cell signals; one with more than
+    // SortedRows::kMaxSignals separate runs of rows new or gone as one reset.
     void apply(const Middleman::ConsoleUpdate &update);
 
 private:
-    QList<TopicRow>::const_iterator find(const QByteArray &pattern) const;
+    friend class SortedRows;
+    static SortedRows::ColumnRange changedColumns(const TopicRow &before, const TopicRow &after);
     QVariant display(const TopicRow &topic, int column) const;
     QVariant raw(const TopicRow &topic, int column) const;
 

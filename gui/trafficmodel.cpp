@@ -92,12 +92,13 @@ QVariant TrafficModel::data(const QModelIndex &index, int role) const
 {
     if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
         return {};
-    const TraceEvent &event = m_rows.at(index.row());
+    const Row &row = m_rows.at(index.row());
+    const TraceEvent &event = row.event;
     switch (role) {
     case Qt::DisplayRole:
-        return display(event, index.column());
+        return display(row, index.column());
     case Qt::UserRole:
-        return raw(event, index.column());
+        return raw(row, index.column());
     case Qt::TextAlignmentRole:
         if (index.column() == SizeColumn)
             return int(Qt::AlignRight | Qt::AlignVCenter);
@@ -123,13 +124,14 @@ QVariant TrafficModel::data(const QModelIndex &index, int role) const
     }
 }
 
-QVariant TrafficModel::display(const TraceEvent &event, int column) const
+QVariant TrafficModel::display(const Row &row, int column) const
 {
+    const TraceEvent &event = row.event;
     switch (column) {
     case TimeColumn:
         return QDateTime::fromMSecsSinceEpoch(event.atMs).toString(QStringLiteral("hh:mm:ss.zzz"));
     case DirectionColumn: return event.direction == TraceEvent::Direction::In ? QString(kIn) : QString(kOut);
-    case ConnectionColumn: return peerName(event.peer);
+    case ConnectionColumn: return row.connection;
     case CommandColumn: return QString::fromLatin1(commandName(event.command));
     case TargetColumn: return QString::fromUtf8(event.target);
     case ReqIdColumn: return QString::fromUtf8(headerValue(event, HeaderName::ReqId));
@@ -140,18 +142,19 @@ QVariant TrafficModel::display(const TraceEvent &event, int column) const
     }
 }
 
-QVariant TrafficModel::raw(const TraceEvent &event, int column) const
+QVariant TrafficModel::raw(const Row &row, int column) const
 {
+    const TraceEvent &event = row.event;
     switch (column) {
     case TimeColumn: return event.atMs;
     case ConnectionColumn: return event.peer;
     case StatusColumn: {
         bool ok = false;
         const int status = headerValue(event, HeaderName::Status).toInt(&ok);
-        return ok ? QVariant(status) : QVariant(display(event, column));
+        return ok ? QVariant(status) : QVariant(display(row, column));
     }
     case SizeColumn: return event.bodySize;
-    default: return display(event, column);
+    default: return display(row, column);
     }
 }
 
@@ -179,12 +182,12 @@ QVariant TrafficModel::headerData(int section, Qt::Orientation orientation, int 
 
 const TraceEvent &TrafficModel::eventAt(int row) const
 {
-    return m_rows.at(row);
+    return m_rows.at(row).event;
 }
 
 quint64 TrafficModel::peerAt(int row) const
 {
-    return row >= 0 && row < m_rows.size() ? m_rows.at(row).peer : 0;
+    return row >= 0 && row < m_rows.size() ? m_rows.at(row).event.peer : 0;
 }
 
 QString TrafficModel::peerName(quint64 id) const
@@ -194,20 +197,14 @@ QString TrafficModel::peerName(quint64 id) const
 
 void TrafficModel::apply(const ConsoleUpdate &update)
 {
-    bool countersMoved = false;
-    if (update.reset) {
-        beginResetModel();
-        m_rows.clear();
+    // A new run numbers its connections anew; the rows keep their labels.
+    if (update.reset)
         m_names.clear();
-        endResetModel();
-        countersMoved = m_droppedWhilePaused != 0 || m_skipped != 0;
-        m_droppedWhilePaused = 0;
-        m_skipped = 0;
-    }
     for (const PeerInfo &peer : update.peersChanged) {
         if (!peer.keyName.isEmpty())
             m_names.insert(peer.id, peer.keyName);
     }
+    bool countersMoved = false;
     if (update.trafficSkipped != 0) {
         m_skipped += update.trafficSkipped;
         countersMoved = true;
@@ -220,6 +217,9 @@ void TrafficModel::apply(const ConsoleUpdate &update)
             append(update.traffic);
         }
     }
+    // After this update's traffic: its rows have their labels already.
+    for (const quint64 id : update.peersGone)
+        m_names.remove(id);
     if (countersMoved)
         Q_EMIT countersChanged();
 }
@@ -237,7 +237,15 @@ void TrafficModel::append(const QList<TraceEvent> &events)
     }
     const int first = int(m_rows.size());
     beginInsertRows({}, first, first + int(count) - 1);
-    m_rows.append(events.sliced(from, count));
+    // One label per connection, shared by its rows.
+    QHash<quint64, QString> labels;
+    for (qsizetype i = from; i < events.size(); ++i) {
+        const TraceEvent &event = events.at(i);
+        auto label = labels.find(event.peer);
+        if (label == labels.end())
+            label = labels.insert(event.peer, peerName(event.peer));
+        m_rows.append(Row{event, *label});
+    }
     endInsertRows();
 }
 
@@ -268,7 +276,6 @@ void TrafficModel::clear()
 TrafficFilterModel::TrafficFilterModel(QObject *parent)
     : QSortFilterProxyModel(parent)
 {
-    setSortRole(Qt::UserRole);
 }
 
 void TrafficFilterModel::setTargetFilter(const QString &filter)

@@ -1,8 +1,9 @@
 #pragma once
 // TrafficModel: the console's traffic log, a bounded live tail of traced
 // messages (TraceEvent) fed only by ConsoleUpdate values; the oldest rows go
-// when it is full. TrafficFilterModel narrows it by target, command and
-// connection.
+// when it is full. The log outlives the broker's runs: a reset (stop, start)
+// keeps the rows and counters, only clear() empties it. TrafficFilterModel
+// narrows it by target, command and connection.
 
 #include "consoleupdate.h"
 
@@ -38,20 +39,23 @@ public:
     int rowCount(const QModelIndex &parent = {}) const override;
     int columnCount(const QModelIndex &parent = {}) const override;
     // DisplayRole: text; Qt::UserRole: the raw value (ms since the epoch, peer id,
-    // sizes as numbers) for sorting.
+    // sizes and statuses as numbers).
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
 
     int capacity() const { return m_capacity; }
     bool isPaused() const { return m_paused; }
-    // Events that arrived while paused and were not added.
+    // Events that arrived while paused and were not added (since the last clear()).
     quint64 droppedWhilePaused() const { return m_droppedWhilePaused; }
-    // Events the engine left out of its updates under load (ConsoleUpdate::trafficSkipped).
+    // Events the engine left out of its updates under load
+    // (ConsoleUpdate::trafficSkipped, since the last clear()).
     quint64 skipped() const { return m_skipped; }
 
     const TraceEvent &eventAt(int row) const; // row must be valid
     quint64 peerAt(int row) const;            // 0 when out of range
-    // "#3 web" with the key name learned from the updates, "#3" without one.
+    // A live connection's label, "#3 web" with the key name learned from the
+    // updates, "#3" without one or once it has gone. Each row keeps the label
+    // its connection had when the row was added.
     QString peerName(quint64 id) const;
 
     // First value of a header, name compared case-insensitively; null when absent.
@@ -61,9 +65,10 @@ public:
     static QString bodyPreview(const QByteArray &body, bool truncated);
 
 public Q_SLOTS:
+    // update.reset forgets the names of the previous run's connections, nothing else.
     void apply(const Middleman::ConsoleUpdate &update);
     void setPaused(bool paused);
-    // Drops every row and zeroes the counters; names stay.
+    // Drops every row and zeroes the counters; the live connections' names stay.
     void clear();
 
 Q_SIGNALS:
@@ -72,13 +77,19 @@ Q_SIGNALS:
     void countersChanged();
 
 private:
-    QVariant display(const TraceEvent &event, int column) const;
-    QVariant raw(const TraceEvent &event, int column) const;
+    struct Row
+    {
+        TraceEvent event;
+        QString connection; // peerName() when the row was added
+    };
+
+    QVariant display(const Row &row, int column) const;
+    QVariant raw(const Row &row, int column) const;
     void append(const QList<TraceEvent> &events);
 
     const int m_capacity;
-    QList<TraceEvent> m_rows; // oldest first
-    QHash<quint64, QString> m_names;
+    QList<Row> m_rows; // oldest first
+    QHash<quint64, QString> m_names; // live connections with a key name
     bool m_paused = false;
     quint64 m_droppedWhilePaused = 0;
     quint64 m_skipped = 0;
