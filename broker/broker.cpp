@@ -331,6 +331,8 @@ void Broker::onFrame(quint64 id, const QByteArray &frame, bool binary)
     FrameReader reader(frame, m_config.codec, binary);
     Message message;
     ParseError error;
+    // One clock reading per frame for the rate limit (section 6).
+    const qint64 frameMs = m_config.maxMessagesPerSecond > 0 ? now() : 0;
     while (session->state() == Session::State::Open) {
         switch (reader.next(message, error)) {
         case FrameReader::Item::Message:
@@ -338,17 +340,36 @@ void Broker::onFrame(quint64 id, const QByteArray &frame, bool binary)
             ++m_stats.messagesIn;
             if (tracing())
                 trace(session->id(), TraceEvent::Direction::In, message);
+            if (!session->takeToken(frameMs)) {
+                refuseRate(session, ParseError{429, {}, commandName(message.command).toByteArray(), message.target,
+                                               message.header(HeaderName::ReqId)});
+                break;
+            }
             dispatch(session, message);
             break;
         case FrameReader::Item::Error:
             session->countMessageIn();
             ++m_stats.messagesIn;
+            if (!session->takeToken(frameMs)) {
+                refuseRate(session, error);
+                break;
+            }
             sendError(session, error);
             break;
         case FrameReader::Item::End:
             return;
         }
     }
+}
+
+void Broker::refuseRate(Session *session, ParseError error)
+{
+    // Echoes what was read of the message, like any other ERR.
+    ++m_stats.rateLimited;
+    error.status = 429;
+    error.reason = "message rate limit exceeded (" + QByteArray::number(m_config.maxMessagesPerSecond)
+        + " per second, burst " + QByteArray::number(m_config.messageBurst) + ")";
+    sendError(session, error);
 }
 
 void Broker::dispatch(Session *session, Message &message)

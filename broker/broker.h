@@ -100,6 +100,8 @@ private:
 
     void handleKey(Session *session, const QByteArray &frame);
     void dispatch(Session *session, Message &message);
+    // ERR 429 for a message over the connection's message rate (section 6).
+    void refuseRate(Session *session, ParseError error);
     void handleSub(Session *session, const Message &message);
     void handleUnsub(Session *session, const Message &message);
     void handlePub(Session *session, Message &message);

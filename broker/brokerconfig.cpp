@@ -26,9 +26,11 @@ bool BrokerConfig::validate(QString *error) const
         || !positive(requestTimeoutMs, "request_timeout_ms")
         || !positive(maxRequestTimeoutMs, "max_request_timeout_ms")
         || !positive(pingIntervalMs, "ping_interval_ms") || !positive(maxMissedPings, "max_missed_pings")
-        || !positive(shutdownGraceMs, "shutdown_grace_ms")) {
+        || !positive(shutdownGraceMs, "shutdown_grace_ms") || !positive(messageBurst, "message_burst")) {
         return false;
     }
+    if (maxMessagesPerSecond < 0)
+        return fail(QStringLiteral("max_messages_per_second must not be negative (0: no limit)"));
     if (shutdownGraceMs > 3600 * 1000)
         return fail(QStringLiteral("shutdown_grace_ms must not exceed one hour (3600000)"));
     if (maxFrameSize < codec.maxMessageSize)

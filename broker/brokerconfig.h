@@ -48,6 +48,10 @@ struct BrokerConfig
     int maxSubscriptions = 10000;   // per connection
     int maxPendingRequests = 10000; // per requesting connection
     int handshakeTimeoutMs = 10000; // for the API key after the WebSocket upgrade
+    // Token bucket per connection: protocol messages per second, and the burst a
+    // full bucket allows. Over it: ERR 429. 0 messages per second: no limit.
+    int maxMessagesPerSecond = 10000;
+    int messageBurst = 20000;
     // Section 4.3: default request timeout and the cap on a REQ's Timeout header.
     int requestTimeoutMs = 30000;
     int maxRequestTimeoutMs = 300000;

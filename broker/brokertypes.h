@@ -82,7 +82,8 @@ struct BrokerStats
     quint64 messagesOut = 0;         // protocol messages queued to peers
     quint64 errorsSent = 0;          // ERR messages, all statuses
     quint64 messagesTooLarge = 0;    // ERR 413 (message, headers)
-    quint64 limitRefusals = 0;       // ERR 429 (subscriptions, pending requests)
+    quint64 limitRefusals = 0;       // ERR 429 (subscriptions, pending requests, message rate)
+    quint64 rateLimited = 0;         // ERR 429 for the message rate (also in limitRefusals)
     quint64 protocolCloses = 0;      // closed by the WebSocket layer: 1002, 1007, 1009
     quint64 publishes = 0;
     quint64 publishesUnrouted = 0;   // PUB that matched no subscriber

@@ -43,7 +43,11 @@ Session::Session(quint64 id, QWebSocket *socket, const BrokerConfig &config, QOb
     , m_peerAddress(socket->peerAddress())
     , m_peerPort(socket->peerPort())
     , m_connectedAt(QDateTime::currentDateTimeUtc())
+    , m_ratePerSecond(config.maxMessagesPerSecond)
+    , m_burstMilli(qint64(config.messageBurst) * 1000)
     , m_lastSeenMs(monotonicMs())
+    , m_milliTokens(m_burstMilli)
+    , m_refilledAtMs(m_lastSeenMs)
 {
     m_socket->setParent(this);
     m_socket->setMaxAllowedIncomingFrameSize(quint64(config.maxFrameSize));

@@ -77,6 +77,23 @@ public:
     qint64 bytesQueued() const { return m_queued; }
     void countMessageIn() { ++m_messagesIn; }
 
+    // Section 6: the message rate limit, a token bucket refilled lazily on use.
+    // Takes one token; false when the bucket is empty (or rate 0: always true).
+    bool takeToken(qint64 nowMs)
+    {
+        if (m_ratePerSecond == 0)
+            return true;
+        if (nowMs > m_refilledAtMs) {
+            // Tokens in thousandths, so that every millisecond counts.
+            m_milliTokens = qMin(m_burstMilli, m_milliTokens + (nowMs - m_refilledAtMs) * m_ratePerSecond);
+            m_refilledAtMs = nowMs;
+        }
+        if (m_milliTokens < 1000)
+            return false;
+        m_milliTokens -= 1000;
+        return true;
+    }
+
     QWebSocketProtocol::CloseCode closeCode() const { return m_closeCode; }
     // True when close() was called (by the broker), false when the peer or the
     // WebSocket layer ended the connection.
@@ -104,6 +121,8 @@ private:
     QHostAddress m_peerAddress;
     quint16 m_peerPort = 0;
     QDateTime m_connectedAt;
+    const qint64 m_ratePerSecond;
+    const qint64 m_burstMilli;
 
     // Set once by accept().
     Role m_role = Role::None;
@@ -119,6 +138,8 @@ private:
     quint64 m_messagesIn = 0;
     quint64 m_messagesOut = 0;
     quint64 m_bytesIn = 0;
+    qint64 m_milliTokens = 0; // starts full (constructor)
+    qint64 m_refilledAtMs = 0;
     quint64 m_bytesOut = 0;
     QWebSocketProtocol::CloseCode m_closeCode = QWebSocketProtocol::CloseCodeNormal;
     QString m_closeReason;

@@ -1,0 +1,167 @@
+// PROTOCOL.md 6 (limits that protect the broker): the message rate per
+// connection, with real peers.
+
+#include "configfile.h"
+#include "testpeer.h"
+
+using namespace Middleman;
+using namespace Middleman::Testing;
+
+namespace {
+
+// Several PUBs to one target in a single frame, ReqIDs p1, p2, ...
+QByteArray pubFrame(const QByteArray &target, int count)
+{
+    QByteArray wire;
+    for (int i = 1; i <= count; ++i)
+        wire += serialize(msg(Command::Pub, target, {{"ReqID", "p" + QByteArray::number(i)}}, "x"));
+    return wire;
+}
+
+} // namespace
+
+class tst_Limits : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void rateConfig();
+    void rateLimited();
+    void rateRefills();
+    void rateUnlimited();
+};
+
+void tst_Limits::rateConfig()
+{
+    BrokerConfig config;
+    QCOMPARE(config.maxMessagesPerSecond, 10000);
+    QCOMPARE(config.messageBurst, 20000);
+    QString error;
+    QVERIFY2(loadConfigText("[limits]\nmax_messages_per_second = 5\nmessage_burst = 7\n", QStringLiteral("t"),
+                            &config, nullptr, &error),
+             qPrintable(error));
+    QCOMPARE(config.maxMessagesPerSecond, 5);
+    QCOMPARE(config.messageBurst, 7);
+    QVERIFY(config.validate(&error));
+    config.maxMessagesPerSecond = 0;
+    QVERIFY(config.validate(&error));
+    config.maxMessagesPerSecond = -1;
+    QVERIFY(!config.validate(&error));
+    QVERIFY2(error.contains(QStringLiteral("max_messages_per_second")), qPrintable(error));
+    config.maxMessagesPerSecond = 5;
+    config.messageBurst = 0;
+    QVERIFY(!config.validate(&error));
+    QVERIFY2(error.contains(QStringLiteral("message_burst")), qPrintable(error));
+}
+
+void tst_Limits::rateLimited()
+{
+    // One token a second and a burst of five: of eight messages in one frame,
+    // five pass and three get ERR 429; other connections have their own bucket.
+    BrokerConfig config = testConfig();
+    config.maxMessagesPerSecond = 1;
+    config.messageBurst = 5;
+    const auto broker = startBroker(config);
+
+    TestPeer publisher;
+    TestPeer other;
+    TestPeer subscriber;
+    QVERIFY(publisher.connectWithKey(broker->serverUrl(), kServiceKey));
+    QVERIFY(other.connectWithKey(broker->serverUrl(), kServiceKey2));
+    QVERIFY(subscriber.connectWithKey(broker->serverUrl(), kServiceKey));
+    QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
+    subscriber.send(msg(Command::Sub, "feed"));
+    QTRY_COMPARE(subscribed.size(), 1);
+
+    // The last one is malformed: refused for the rate too, echoing what was read.
+    publisher.send(pubFrame("feed", 8) + "PUB bad target\nReqID: p9\n\n.\n");
+    for (int i = 6; i <= 9; ++i) {
+        const QByteArray reqId = "p" + QByteArray::number(i);
+        const std::optional<Message> err = publisher.waitFor(
+            [&](const Message &m) { return m.command == Command::Err && m.header(HeaderName::ReqId) == reqId; });
+        QVERIFY2(err.has_value(), reqId.constData());
+        QCOMPARE(err->header(HeaderName::Status), QByteArray("429"));
+        QCOMPARE(err->header(HeaderName::Command), QByteArray("PUB"));
+        QCOMPARE(err->target, QByteArray(i < 9 ? "feed" : "-"));
+        QVERIFY2(err->body.startsWith("message rate limit exceeded (1 per second, burst 5)"), err->body.constData());
+    }
+    QVERIFY(subscriber.waitForCount(5));
+    for (int i = 0; i < 5; ++i)
+        QCOMPARE(subscriber.messages.at(i).header(HeaderName::ReqId), "p" + QByteArray::number(i + 1));
+    QCOMPARE(broker->stats().rateLimited, quint64(4));
+    QCOMPARE(broker->stats().limitRefusals, quint64(4));
+    QVERIFY(publisher.messages.isEmpty());
+
+    // The others are served as before; the limited peer stays connected.
+    other.send(msg(Command::Pub, "feed", {{"ReqID", "o1"}}, "y"));
+    QVERIFY(subscriber.waitForCount(6));
+    QCOMPARE(subscriber.messages.at(5).header(HeaderName::ReqId), QByteArray("o1"));
+    QVERIFY(subscriber.sync());
+    QCOMPARE(subscriber.messages.size(), qsizetype(6));
+    QVERIFY(!publisher.closed);
+    QCOMPARE(broker->stats().rateLimited, quint64(4));
+    QVERIFY(publisher.badFrames.isEmpty());
+    QVERIFY(subscriber.badFrames.isEmpty());
+}
+
+void tst_Limits::rateRefills()
+{
+    // Fifty tokens a second, burst one: the second of two messages is refused,
+    // and a later one passes once the bucket has refilled.
+    BrokerConfig config = testConfig();
+    config.maxMessagesPerSecond = 50;
+    config.messageBurst = 1;
+    const auto broker = startBroker(config);
+
+    TestPeer publisher;
+    TestPeer subscriber;
+    QVERIFY(publisher.connectWithKey(broker->serverUrl(), kServiceKey));
+    QVERIFY(subscriber.connectWithKey(broker->serverUrl(), kServiceKey2));
+    QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
+    subscriber.send(msg(Command::Sub, "feed"));
+    QTRY_COMPARE(subscribed.size(), 1);
+
+    publisher.send(pubFrame("feed", 2));
+    const std::optional<Message> err = publisher.waitFor(Command::Err, "feed");
+    QVERIFY(err.has_value());
+    QCOMPARE(err->header(HeaderName::ReqId), QByteArray("p2"));
+    QVERIFY(subscriber.waitForCount(1));
+    QCOMPARE(broker->stats().rateLimited, quint64(1));
+
+    // Retry, one message at a time, until one is delivered.
+    int attempt = 0;
+    const bool delivered = QTest::qWaitFor(
+        [&] {
+            const quint64 refusedBefore = broker->stats().rateLimited;
+            publisher.send(msg(Command::Pub, "feed", {{"ReqID", "r" + QByteArray::number(++attempt)}}, "x"));
+            (void)QTest::qWaitFor(
+                [&] { return subscriber.messages.size() > 1 || broker->stats().rateLimited > refusedBefore; }, 1000);
+            return subscriber.messages.size() > 1;
+        },
+        5000);
+    QVERIFY(delivered);
+    QCOMPARE(subscriber.messages.at(1).header(HeaderName::ReqId), "r" + QByteArray::number(attempt));
+}
+
+void tst_Limits::rateUnlimited()
+{
+    BrokerConfig config = testConfig();
+    config.maxMessagesPerSecond = 0;
+    config.messageBurst = 1;
+    const auto broker = startBroker(config);
+
+    TestPeer publisher;
+    TestPeer subscriber;
+    QVERIFY(publisher.connectWithKey(broker->serverUrl(), kServiceKey));
+    QVERIFY(subscriber.connectWithKey(broker->serverUrl(), kServiceKey2));
+    QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
+    subscriber.send(msg(Command::Sub, "feed"));
+    QTRY_COMPARE(subscribed.size(), 1);
+    publisher.send(pubFrame("feed", 50));
+    QVERIFY(subscriber.waitForCount(50));
+    QVERIFY(publisher.sync());
+    QVERIFY(publisher.messages.isEmpty());
+    QCOMPARE(broker->stats().rateLimited, quint64(0));
+}
+
+QTEST_GUILESS_MAIN(tst_Limits)
+#include "tst_limits.moc"
