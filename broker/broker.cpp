@@ -124,6 +124,22 @@ void Broker::onNewConnection()
             socket->deleteLater();
             continue;
         }
+        // Section 6: connections in total and per remote address.
+        const QHostAddress address = socket->peerAddress();
+        if (m_sessions.size() >= m_config.maxConnections) {
+            ++m_stats.connectionsRefused;
+            qCInfo(lcSession).noquote() << "connection from" << address.toString() << "refused: too many connections";
+            refuseSocket(socket, kCloseTryAgainLater, QStringLiteral("too many connections"));
+            continue;
+        }
+        if (m_connectionsFrom.value(address) >= m_config.maxConnectionsPerAddress) {
+            ++m_stats.connectionsRefused;
+            qCInfo(lcSession).noquote() << "connection from" << address.toString()
+                                        << "refused: too many connections from this address";
+            refuseSocket(socket, kCloseTryAgainLater, QStringLiteral("too many connections from this address"));
+            continue;
+        }
+        ++m_connectionsFrom[address];
         const quint64 id = ++m_nextId;
         auto *session = new Session(id, socket, m_config, this);
         connect(session, &Session::frameReceived, this, &Broker::onFrame);
@@ -150,6 +166,19 @@ void Broker::onNewConnection()
         ++m_stats.connectionsAccepted;
         qCDebug(lcSession).noquote() << "peer" << id << "upgraded from" << describe(session);
     }
+}
+
+void Broker::refuseSocket(QWebSocket *socket, QWebSocketProtocol::CloseCode code, const QString &reason)
+{
+    // Kept until the close handshake ends, so the close frame reaches the peer;
+    // cut off after the grace period if the peer does not answer.
+    socket->setParent(this);
+    connect(socket, &QWebSocket::disconnected, socket, &QObject::deleteLater);
+    QTimer::singleShot(m_config.shutdownGraceMs, socket, [socket] {
+        socket->abort();
+        socket->deleteLater();
+    });
+    socket->close(code, reason);
 }
 
 void Broker::handleKey(Session *session, const QByteArray &frame)
@@ -205,6 +234,8 @@ void Broker::onDisconnected(quint64 id)
         }
     }
     m_clientIds.remove(session->clientId());
+    if (auto it = m_connectionsFrom.find(session->peerAddress()); it != m_connectionsFrom.end() && --*it <= 0)
+        m_connectionsFrom.erase(it);
     if (session->role() != Role::None) {
         m_subscriptions.removeAll(id);
         // Section 4.3: the responder leaving answers its requests with 503; the

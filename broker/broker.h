@@ -20,6 +20,7 @@
 #include <atomic>
 #include <optional>
 
+class QWebSocket;
 class QWebSocketServer;
 
 namespace Middleman {
@@ -98,6 +99,8 @@ private:
     void onPingSweep();
     void onExpiry();
 
+    // Closes a new WebSocket that gets no session (limits, shutdown), and frees it.
+    void refuseSocket(QWebSocket *socket, QWebSocketProtocol::CloseCode code, const QString &reason);
     void handleKey(Session *session, const QByteArray &frame);
     void dispatch(Session *session, Message &message);
     // ERR 429 for a message over the connection's message rate (section 6).
@@ -145,6 +148,7 @@ private:
     QString m_errorString;
     QHash<quint64, Session *> m_sessions;
     QHash<QByteArray, quint64> m_clientIds; // Client-Id -> connection
+    QHash<QHostAddress, int> m_connectionsFrom; // open sessions per remote address
     quint64 m_nextId = 0;
 
     SubscriptionTable m_subscriptions;

@@ -26,7 +26,9 @@ bool BrokerConfig::validate(QString *error) const
         || !positive(requestTimeoutMs, "request_timeout_ms")
         || !positive(maxRequestTimeoutMs, "max_request_timeout_ms")
         || !positive(pingIntervalMs, "ping_interval_ms") || !positive(maxMissedPings, "max_missed_pings")
-        || !positive(shutdownGraceMs, "shutdown_grace_ms") || !positive(messageBurst, "message_burst")) {
+        || !positive(shutdownGraceMs, "shutdown_grace_ms") || !positive(messageBurst, "message_burst")
+        || !positive(maxConnections, "max_connections")
+        || !positive(maxConnectionsPerAddress, "max_connections_per_address")) {
         return false;
     }
     if (maxMessagesPerSecond < 0)

@@ -48,6 +48,10 @@ struct BrokerConfig
     int maxSubscriptions = 10000;   // per connection
     int maxPendingRequests = 10000; // per requesting connection
     int handshakeTimeoutMs = 10000; // for the API key after the WebSocket upgrade
+    // Open WebSockets, in total and from one remote address. Over them a new
+    // connection is closed right after the upgrade (1013).
+    int maxConnections = 10000;
+    int maxConnectionsPerAddress = 1000;
     // Token bucket per connection: protocol messages per second, and the burst a
     // full bucket allows. Over it: ERR 429. 0 messages per second: no limit.
     int maxMessagesPerSecond = 10000;

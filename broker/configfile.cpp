@@ -161,6 +161,8 @@ private:
             {"max_subscriptions", nullptr, &m_config->maxSubscriptions},
             {"max_pending_requests", nullptr, &m_config->maxPendingRequests},
             {"handshake_timeout_ms", nullptr, &m_config->handshakeTimeoutMs},
+            {"max_connections", nullptr, &m_config->maxConnections},
+            {"max_connections_per_address", nullptr, &m_config->maxConnectionsPerAddress},
             {"max_messages_per_second", nullptr, &m_config->maxMessagesPerSecond},
             {"message_burst", nullptr, &m_config->messageBurst},
             {"request_timeout_ms", nullptr, &m_config->requestTimeoutMs},

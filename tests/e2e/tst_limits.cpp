@@ -1,7 +1,8 @@
 // PROTOCOL.md 6 (limits that protect the broker): the message rate per
-// connection, with real peers.
+// connection and the connections in total and per remote address, with real peers.
 
 #include "configfile.h"
+#include "rawpeer.h"
 #include "testpeer.h"
 
 using namespace Middleman;
@@ -28,6 +29,8 @@ private Q_SLOTS:
     void rateLimited();
     void rateRefills();
     void rateUnlimited();
+    void connectionLimits_data();
+    void connectionLimits();
 };
 
 void tst_Limits::rateConfig()
@@ -51,6 +54,18 @@ void tst_Limits::rateConfig()
     config.messageBurst = 0;
     QVERIFY(!config.validate(&error));
     QVERIFY2(error.contains(QStringLiteral("message_burst")), qPrintable(error));
+
+    config = BrokerConfig();
+    QCOMPARE(config.maxConnections, 10000);
+    QCOMPARE(config.maxConnectionsPerAddress, 1000);
+    QVERIFY2(loadConfigText("[limits]\nmax_connections = 3\nmax_connections_per_address = 2\n",
+                            QStringLiteral("t"), &config, nullptr, &error),
+             qPrintable(error));
+    QCOMPARE(config.maxConnections, 3);
+    QCOMPARE(config.maxConnectionsPerAddress, 2);
+    config.maxConnectionsPerAddress = 0;
+    QVERIFY(!config.validate(&error));
+    QVERIFY2(error.contains(QStringLiteral("max_connections_per_address")), qPrintable(error));
 }
 
 void tst_Limits::rateLimited()
@@ -161,6 +176,62 @@ void tst_Limits::rateUnlimited()
     QVERIFY(publisher.sync());
     QVERIFY(publisher.messages.isEmpty());
     QCOMPARE(broker->stats().rateLimited, quint64(0));
+}
+
+void tst_Limits::connectionLimits_data()
+{
+    // All test peers come from 127.0.0.1: each limit is tested with the other high.
+    QTest::addColumn<int>("total");
+    QTest::addColumn<int>("perAddress");
+    QTest::addColumn<QString>("reason");
+    QTest::newRow("in total") << 2 << 100 << QStringLiteral("too many connections");
+    QTest::newRow("per address") << 100 << 2 << QStringLiteral("too many connections from this address");
+}
+
+void tst_Limits::connectionLimits()
+{
+    QFETCH(int, total);
+    QFETCH(int, perAddress);
+    QFETCH(QString, reason);
+    BrokerConfig config = testConfig();
+    config.maxConnections = total;
+    config.maxConnectionsPerAddress = perAddress;
+    config.grants = {GrantConfig{Command::Esub, "feed"}};
+    const auto broker = startBroker(config);
+
+    TestPeer service;
+    TestPeer client; // the second connection: at the limit
+    QVERIFY(service.connectWithKey(broker->serverUrl(), kServiceKey));
+    QVERIFY(client.connectWithKey(broker->serverUrl(), kClientKey));
+    QCOMPARE(broker->connectionCount(), qsizetype(2));
+
+    // The third is closed right after the upgrade, with 1013 and the reason.
+    RawPeer refused;
+    QVERIFY2(refused.open(broker->serverUrl()), qPrintable(refused.errorString()));
+    QVERIFY(refused.waitForCloseFrame());
+    QCOMPARE(refused.closeCode, 1013);
+    QCOMPARE(refused.closeReason, reason);
+    QVERIFY(refused.waitForDisconnected());
+    QCOMPARE(broker->stats().connectionsRefused, quint64(1));
+    QCOMPARE(broker->stats().connectionsAccepted, quint64(2));
+    QCOMPARE(broker->connectionCount(), qsizetype(2));
+
+    // The connected peers are served as before.
+    QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
+    client.send(msg(Command::Sub, "feed"));
+    QTRY_COMPARE(subscribed.size(), 1);
+    service.send(msg(Command::Pub, "feed", {}, "still here"));
+    const std::optional<Message> pub = client.waitFor(Command::Pub, "feed");
+    QVERIFY(pub.has_value());
+    QCOMPARE(pub->body, QByteArray("still here"));
+
+    // A connection that leaves makes room for a new one.
+    client.socket.close();
+    QTRY_COMPARE(broker->connectionCount(), qsizetype(1));
+    TestPeer later;
+    QVERIFY(later.connectWithKey(broker->serverUrl(), kClientKey));
+    QCOMPARE(broker->stats().connectionsRefused, quint64(1));
+    QVERIFY(service.sync());
 }
 
 QTEST_GUILESS_MAIN(tst_Limits)
