@@ -124,6 +124,16 @@ void Broker::onNewConnection()
             socket->deleteLater();
             continue;
         }
+        // Section 6: browsers only from the allowed origins.
+        const QString origin = socket->origin();
+        if (!m_config.allowedOrigins.isEmpty() && !origin.isEmpty()
+            && !m_config.allowedOrigins.contains(origin, Qt::CaseInsensitive)) {
+            ++m_stats.originsRefused;
+            qCInfo(lcSession).noquote() << "connection from" << socket->peerAddress().toString()
+                                        << "refused: origin not allowed:" << origin.left(256);
+            refuseSocket(socket, QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("origin not allowed"));
+            continue;
+        }
         // Section 6: connections in total and per remote address.
         const QHostAddress address = socket->peerAddress();
         if (m_sessions.size() >= m_config.maxConnections) {

@@ -56,6 +56,10 @@ bool BrokerConfig::validate(QString *error) const
             digests.insert(digest);
         }
     }
+    for (const QString &origin : allowedOrigins) {
+        if (origin.trimmed().isEmpty() || origin.trimmed() != origin)
+            return fail(QStringLiteral("allowed_origins: '%1' is not an origin").arg(origin));
+    }
     for (const GrantConfig &grant : grants) {
         if (grant.kind != Command::Epub && grant.kind != Command::Esub && grant.kind != Command::Ereq)
             return fail(QStringLiteral("grant kind must be EPUB, ESUB or EREQ"));

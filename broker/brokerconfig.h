@@ -8,6 +8,7 @@
 #include <QHostAddress>
 #include <QList>
 #include <QString>
+#include <QStringList>
 
 namespace Middleman {
 
@@ -34,6 +35,9 @@ struct BrokerConfig
     QList<KeyConfig> serviceKeys;
     QList<KeyConfig> clientKeys;
     QList<GrantConfig> grants; // permanent grants (section 4.5)
+    // Section 6: Origin values browsers may connect from (compared ignoring case);
+    // empty: any. Connections without an Origin header are not affected.
+    QStringList allowedOrigins;
 
     // Section 3 and 6: message size, headers, target length.
     CodecLimits codec;

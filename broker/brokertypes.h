@@ -73,6 +73,7 @@ struct BrokerStats
 {
     quint64 connectionsAccepted = 0; // WebSocket upgrades accepted
     quint64 handshakesCompleted = 0; // MM OK sent
+    quint64 originsRefused = 0;      // closed 1008 at once: Origin not allowed
     quint64 connectionsRefused = 0;  // closed 1013 at once: too many in total or from the address
     quint64 keysRefused = 0;         // closed 1008 for a bad key
     quint64 handshakeTimeouts = 0;   // closed 1008 for no key in time

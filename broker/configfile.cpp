@@ -42,6 +42,15 @@ public:
             } else if (name == "grants") {
                 if (!readGrants(node))
                     return false;
+            } else if (name == "allowed_origins") {
+                const toml::array *array = node.as_array();
+                if (!array)
+                    return fail(QStringLiteral("allowed_origins must be an array of strings"));
+                for (const toml::node &item : *array) {
+                    if (!string(item, QStringLiteral("allowed_origins entry"), &m_text))
+                        return false;
+                    m_config->allowedOrigins.append(m_text);
+                }
             } else if (name == "limits") {
                 if (!readLimits(node))
                     return false;

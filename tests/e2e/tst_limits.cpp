@@ -31,6 +31,7 @@ private Q_SLOTS:
     void rateUnlimited();
     void connectionLimits_data();
     void connectionLimits();
+    void originAllowList();
 };
 
 void tst_Limits::rateConfig()
@@ -232,6 +233,48 @@ void tst_Limits::connectionLimits()
     QVERIFY(later.connectWithKey(broker->serverUrl(), kClientKey));
     QCOMPARE(broker->stats().connectionsRefused, quint64(1));
     QVERIFY(service.sync());
+}
+
+void tst_Limits::originAllowList()
+{
+    BrokerConfig config = testConfig();
+    QString error;
+    QVERIFY2(loadConfigText("allowed_origins = [\"https://app.example\"]\n", QStringLiteral("t"), &config, nullptr,
+                            &error),
+             qPrintable(error));
+    QCOMPARE(config.allowedOrigins, QStringList{QStringLiteral("https://app.example")});
+    const auto broker = startBroker(config);
+
+    // A browser from elsewhere is closed with 1008.
+    QWebSocket foreign(QStringLiteral("https://evil.example"));
+    bool foreignClosed = false;
+    connect(&foreign, &QWebSocket::disconnected, this, [&] { foreignClosed = true; });
+    foreign.open(broker->serverUrl());
+    QTRY_VERIFY(foreignClosed);
+    QCOMPARE(int(foreign.closeCode()), 1008);
+    QCOMPARE(foreign.closeReason(), QStringLiteral("origin not allowed"));
+    QCOMPARE(broker->stats().originsRefused, quint64(1));
+    QCOMPARE(broker->stats().connectionsAccepted, quint64(0));
+
+    // The allowed origin (any letter case) and native clients without Origin get in.
+    QWebSocket allowed(QStringLiteral("https://APP.example"));
+    QStringList frames;
+    connect(&allowed, &QWebSocket::textMessageReceived, this, [&](const QString &text) { frames.append(text); });
+    allowed.open(broker->serverUrl());
+    QTRY_COMPARE(allowed.state(), QAbstractSocket::ConnectedState);
+    allowed.sendTextMessage(QString::fromUtf8(kClientKey));
+    QTRY_COMPARE(frames, QStringList{QStringLiteral("MM OK")});
+    TestPeer native;
+    QVERIFY(native.connectWithKey(broker->serverUrl(), kServiceKey));
+    QVERIFY(native.sync());
+    QCOMPARE(broker->stats().originsRefused, quint64(1));
+    QCOMPARE(broker->stats().handshakesCompleted, quint64(2));
+    allowed.abort();
+    foreign.abort();
+
+    config.allowedOrigins = {QStringLiteral(" https://x.example")};
+    QVERIFY(!config.validate(&error));
+    QVERIFY2(error.contains(QStringLiteral("allowed_origins")), qPrintable(error));
 }
 
 QTEST_GUILESS_MAIN(tst_Limits)
