@@ -41,6 +41,7 @@ constexpr qsizetype kRoundRobinCapacity = 65536;
 Broker::Broker(const BrokerConfig &config, QObject *parent)
     : QObject(parent)
     , m_config(config)
+    , m_keyBackoff(config.failedKeysBeforeBackoff, config.failedKeyBackoffMs, config.maxFailedKeyBackoffMs)
 {
     qRegisterMetaType<PeerInfo>();
     qRegisterMetaType<RequestInfo>();
@@ -134,8 +135,15 @@ void Broker::onNewConnection()
             refuseSocket(socket, QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("origin not allowed"));
             continue;
         }
-        // Section 6: connections in total and per remote address.
+        // Section 6: an address backing off after bad keys gets no chance to try another.
         const QHostAddress address = socket->peerAddress();
+        if (const QString reason = backoffReason(address, now()); !reason.isEmpty()) {
+            ++m_stats.keyBackoffRefused;
+            qCInfo(lcSession).noquote() << "connection from" << address.toString() << "refused:" << reason;
+            refuseSocket(socket, kCloseTryAgainLater, reason);
+            continue;
+        }
+        // Section 6: connections in total and per remote address.
         if (m_sessions.size() >= m_config.maxConnections) {
             ++m_stats.connectionsRefused;
             qCInfo(lcSession).noquote() << "connection from" << address.toString() << "refused: too many connections";
@@ -193,11 +201,24 @@ void Broker::refuseSocket(QWebSocket *socket, QWebSocketProtocol::CloseCode code
 
 void Broker::handleKey(Session *session, const QByteArray &frame)
 {
+    // Section 6: a connection opened before its address began to back off may not
+    // try either; its key is not even looked at.
+    const qint64 nowMs = now();
+    if (const QString reason = backoffReason(session->peerAddress(), nowMs); !reason.isEmpty()) {
+        qCInfo(lcSession).noquote() << "peer" << session->id() << "from" << describe(session) << "refused:"
+                                    << reason;
+        closeSession(session, kCloseTryAgainLater, reason, &m_stats.keyBackoffRefused);
+        return;
+    }
     // Section 2: the whole first frame is the key; surrounding white space ignored.
     const std::optional<KeyStore::Match> match = m_keys.lookup(frame);
     if (!match) {
         qCInfo(lcSession).noquote() << "peer" << session->id() << "from" << describe(session)
                                     << "refused: invalid key";
+        if (const qint64 blockMs = m_keyBackoff.recordFailure(session->peerAddress(), nowMs)) {
+            qCWarning(lcSession).noquote() << "address" << session->peerAddress().toString()
+                                           << "backs off for" << blockMs << "ms after repeated invalid keys";
+        }
         closeSession(session, QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("invalid API key"),
                      &m_stats.keysRefused);
         return;
@@ -301,9 +322,18 @@ bool Broker::disconnectPeer(quint64 id, const QString &reason)
     return true;
 }
 
+QString Broker::backoffReason(const QHostAddress &address, qint64 nowMs) const
+{
+    const qint64 waitMs = m_keyBackoff.blockedFor(address, nowMs);
+    if (waitMs == 0)
+        return {};
+    return QStringLiteral("too many invalid API keys from this address: retry in %1 s").arg((waitMs + 999) / 1000);
+}
+
 void Broker::onPingSweep()
 {
     const qint64 nowMs = now();
+    m_keyBackoff.prune(nowMs);
     const QList<Session *> sessions = m_sessions.values();
     for (Session *session : sessions) {
         if (!session->pingIfIdle(nowMs, m_config.pingIntervalMs, m_config.maxMissedPings)) {

@@ -7,6 +7,7 @@
 #include "brokertypes.h"
 #include "clock.h"
 #include "granttable.h"
+#include "keybackoff.h"
 #include "keystore.h"
 #include "requesttracker.h"
 #include "subscriptiontable.h"
@@ -102,6 +103,8 @@ private:
     // Closes a new WebSocket that gets no session (limits, shutdown), and frees it.
     void refuseSocket(QWebSocket *socket, QWebSocketProtocol::CloseCode code, const QString &reason);
     void handleKey(Session *session, const QByteArray &frame);
+    // The close for an address backing off after bad keys (section 6); empty when it may try.
+    QString backoffReason(const QHostAddress &address, qint64 nowMs) const;
     void dispatch(Session *session, Message &message);
     // ERR 429 for a message over the connection's message rate (section 6).
     void refuseRate(Session *session, ParseError error);
@@ -143,6 +146,7 @@ private:
     // Static after construction.
     const BrokerConfig m_config;
     KeyStore m_keys;
+    KeyBackoff m_keyBackoff;
 
     QWebSocketServer *m_server = nullptr;
     QString m_errorString;

@@ -31,6 +31,12 @@ bool BrokerConfig::validate(QString *error) const
         || !positive(maxConnectionsPerAddress, "max_connections_per_address")) {
         return false;
     }
+    if (failedKeysBeforeBackoff < 0)
+        return fail(QStringLiteral("failed_keys_before_backoff must not be negative"));
+    if (failedKeyBackoffMs < 0)
+        return fail(QStringLiteral("failed_key_backoff_ms must not be negative (0: no back-off)"));
+    if (failedKeyBackoffMs > 0 && maxFailedKeyBackoffMs < failedKeyBackoffMs)
+        return fail(QStringLiteral("max_failed_key_backoff_ms must be at least failed_key_backoff_ms"));
     if (maxMessagesPerSecond < 0)
         return fail(QStringLiteral("max_messages_per_second must not be negative (0: no limit)"));
     if (shutdownGraceMs > 3600 * 1000)

@@ -60,6 +60,13 @@ struct BrokerConfig
     // full bucket allows. Over it: ERR 429. 0 messages per second: no limit.
     int maxMessagesPerSecond = 10000;
     int messageBurst = 20000;
+    // Back-off for bad API keys per remote address (KeyBackoff): after this many
+    // bad keys, each further one blocks the address for the back-off, doubled each
+    // time up to the maximum. While blocked, its connections are closed with 1013.
+    // A back-off of 0 turns it off.
+    int failedKeysBeforeBackoff = 10;
+    int failedKeyBackoffMs = 1000;
+    int maxFailedKeyBackoffMs = 60000;
     // Section 4.3: default request timeout and the cap on a REQ's Timeout header.
     int requestTimeoutMs = 30000;
     int maxRequestTimeoutMs = 300000;

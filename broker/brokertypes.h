@@ -76,6 +76,7 @@ struct BrokerStats
     quint64 originsRefused = 0;      // closed 1008 at once: Origin not allowed
     quint64 connectionsRefused = 0;  // closed 1013 at once: too many in total or from the address
     quint64 keysRefused = 0;         // closed 1008 for a bad key
+    quint64 keyBackoffRefused = 0;   // closed 1013: the address is backing off after bad keys
     quint64 handshakeTimeouts = 0;   // closed 1008 for no key in time
     quint64 slowConsumersClosed = 0; // closed 1013
     quint64 idleClosed = 0;          // closed for missed pongs

@@ -42,6 +42,8 @@ public:
     // true once the server answered 101 with the right Sec-WebSocket-Accept.
     bool open(const QUrl &url, int timeoutMs = 5000)
     {
+        if (!sourceAddress.isNull() && !m_socket.bind(sourceAddress))
+            return fail(QStringLiteral("bind: ") + m_socket.errorString());
         m_socket.connectToHost(url.host(), quint16(url.port(80)));
         if (!m_socket.waitForConnected(timeoutMs))
             return fail(QStringLiteral("connect: ") + m_socket.errorString());
@@ -153,6 +155,9 @@ public:
     QList<DataMessage> messages; // complete text and binary messages after the upgrade
     QList<QByteArray> pings;     // payloads of the pings received
     QList<QByteArray> pongs;     // payloads of the pongs received
+    // Set before open(): the local address to connect from (any 127.x.y.z
+    // reaches a broker on 127.0.0.1), so that tests can play several hosts.
+    QHostAddress sourceAddress;
     bool closeReceived = false;
     int closeCode = -1; // 1005 when the close frame had no code
     QString closeReason;

@@ -1,5 +1,6 @@
-// PROTOCOL.md 6 (limits that protect the broker): the message rate per
-// connection and the connections in total and per remote address, with real peers.
+// PROTOCOL.md 6 (limits that protect the broker), with real peers: the message
+// rate per connection, the connections in total and per remote address, the
+// Origin allow-list for browsers, and the back-off for bad keys per address.
 
 #include "configfile.h"
 #include "rawpeer.h"
@@ -32,6 +33,8 @@ private Q_SLOTS:
     void connectionLimits_data();
     void connectionLimits();
     void originAllowList();
+    void keyBackoffConfig();
+    void keyBackoff();
 };
 
 void tst_Limits::rateConfig()
@@ -275,6 +278,112 @@ void tst_Limits::originAllowList()
     config.allowedOrigins = {QStringLiteral(" https://x.example")};
     QVERIFY(!config.validate(&error));
     QVERIFY2(error.contains(QStringLiteral("allowed_origins")), qPrintable(error));
+}
+
+void tst_Limits::keyBackoffConfig()
+{
+    BrokerConfig config;
+    QCOMPARE(config.failedKeysBeforeBackoff, 10);
+    QCOMPARE(config.failedKeyBackoffMs, 1000);
+    QCOMPARE(config.maxFailedKeyBackoffMs, 60000);
+    QString error;
+    QVERIFY2(loadConfigText("[limits]\nfailed_keys_before_backoff = 3\nfailed_key_backoff_ms = 250\n"
+                            "max_failed_key_backoff_ms = 4000\n",
+                            QStringLiteral("t"), &config, nullptr, &error),
+             qPrintable(error));
+    QCOMPARE(config.failedKeysBeforeBackoff, 3);
+    QCOMPARE(config.failedKeyBackoffMs, 250);
+    QCOMPARE(config.maxFailedKeyBackoffMs, 4000);
+    QVERIFY(config.validate(&error));
+    config.maxFailedKeyBackoffMs = 100;
+    QVERIFY(!config.validate(&error));
+    QVERIFY2(error.contains(QStringLiteral("max_failed_key_backoff_ms")), qPrintable(error));
+    config.failedKeyBackoffMs = 0; // off: the cap does not matter
+    QVERIFY2(config.validate(&error), qPrintable(error));
+    config.failedKeyBackoffMs = -1;
+    QVERIFY(!config.validate(&error));
+    QVERIFY2(error.contains(QStringLiteral("failed_key_backoff_ms")), qPrintable(error));
+}
+
+void tst_Limits::keyBackoff()
+{
+    // Two free bad keys; the third blocks 127.0.0.1 for 400 ms. Other addresses
+    // (127.0.0.2 also reaches the broker on 127.0.0.1) keep their own count.
+    BrokerConfig config = testConfig();
+    config.failedKeysBeforeBackoff = 2;
+    config.failedKeyBackoffMs = 400;
+    config.maxFailedKeyBackoffMs = 10000;
+    config.grants = {GrantConfig{Command::Esub, "feed"}};
+    const auto broker = startBroker(config);
+    const QUrl url = broker->serverUrl();
+
+    auto badKey = [&url](const QHostAddress &from) -> QString {
+        RawPeer peer;
+        peer.sourceAddress = from;
+        if (!peer.open(url) || (peer.sendText("not-a-key"), !peer.waitForCloseFrame()))
+            return QStringLiteral("no close: ") + peer.errorString();
+        return QString::number(peer.closeCode) + QLatin1Char(' ') + peer.closeReason;
+    };
+    const QString invalid = QStringLiteral("1008 invalid API key");
+    const QHostAddress home(QHostAddress::LocalHost);
+    QCOMPARE(badKey(home), invalid);
+    QCOMPARE(badKey(home), invalid);
+
+    // Opened before the block: it will send a good key too late.
+    RawPeer early;
+    QVERIFY2(early.open(url), qPrintable(early.errorString()));
+
+    QElapsedTimer blocked;
+    blocked.start();
+    QCOMPARE(badKey(home), invalid); // the third: still told why, and the block starts
+    QCOMPARE(broker->stats().keysRefused, quint64(3));
+
+    // A new connection from the address is closed before it can try any key.
+    const QString backingOff = QStringLiteral("1013 too many invalid API keys from this address: retry in 1 s");
+    RawPeer refused;
+    QVERIFY2(refused.open(url), qPrintable(refused.errorString()));
+    QVERIFY(refused.waitForCloseFrame());
+    QCOMPARE(QString::number(refused.closeCode) + QLatin1Char(' ') + refused.closeReason, backingOff);
+    // The connection opened earlier is refused too, even with a good key.
+    early.sendText(kClientKey);
+    QVERIFY(early.waitForCloseFrame());
+    QCOMPARE(QString::number(early.closeCode) + QLatin1Char(' ') + early.closeReason, backingOff);
+    QVERIFY(early.messages.isEmpty());
+    QCOMPARE(broker->stats().keyBackoffRefused, quint64(2));
+    QCOMPARE(broker->stats().keysRefused, quint64(3));
+    QCOMPARE(broker->stats().handshakesCompleted, quint64(0));
+
+    // Another address is not affected: it has its two free bad keys and gets in.
+    const QHostAddress other(QStringLiteral("127.0.0.2"));
+    QCOMPARE(badKey(other), invalid);
+    RawPeer neighbour;
+    neighbour.sourceAddress = other;
+    QVERIFY2(neighbour.connectWithKey(url, kServiceKey), qPrintable(neighbour.errorString()));
+
+    // When the block ends, a good key from 127.0.0.1 gets in, not sooner.
+    // (A loop, not QTRY: that evaluates its expression again after success.)
+    std::unique_ptr<TestPeer> admitted;
+    QVERIFY(QTest::qWaitFor(
+        [&] { return (admitted = std::make_unique<TestPeer>())->connectWithKey(url, kClientKey); }, 5000));
+    TestPeer &client = *admitted;
+    QVERIFY2(blocked.elapsed() >= 400, QByteArray::number(blocked.elapsed()).constData());
+    QVERIFY(broker->stats().keyBackoffRefused >= 2);
+    QCOMPARE(broker->stats().handshakesCompleted, quint64(2));
+    QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
+    client.send(msg(Command::Sub, "feed"));
+    QTRY_COMPARE(subscribed.size(), 1);
+
+    // The next bad key doubles the block: 800 ms, still under "1 s" when rounded up.
+    QCOMPARE(badKey(home), invalid);
+    RawPeer again;
+    QVERIFY2(again.open(url), qPrintable(again.errorString()));
+    QVERIFY(again.waitForCloseFrame());
+    QCOMPARE(QString::number(again.closeCode) + QLatin1Char(' ') + again.closeReason, backingOff);
+    // The peers already in are served throughout.
+    neighbour.sendText(serialize(msg(Command::Pub, "feed", {}, "served")));
+    const std::optional<Message> pub = client.waitFor(Command::Pub, "feed");
+    QVERIFY(pub.has_value());
+    QCOMPARE(pub->body, QByteArray("served"));
 }
 
 QTEST_GUILESS_MAIN(tst_Limits)
