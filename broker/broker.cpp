@@ -557,7 +557,7 @@ void Broker::handleReq(Session *session, Message &message)
             value = std::numeric_limits<qint64>::max();
         }
         if (!ok || value <= 0) {
-            sendError(session, 400, "invalid Timeout '" + timeoutText.left(32) + "'", message.command,
+            sendError(session, 400, "invalid Timeout '" + quoteInReason(timeoutText, 32) + "'", message.command,
                       message.target, reqId);
             return;
         }
@@ -627,7 +627,7 @@ void Broker::handleRes(Session *session, Message &message)
     const PendingRequest *pending = m_requests.find(reqId);
     if (!pending || pending->responder != session->id()) {
         ++m_stats.responsesUnknown;
-        sendError(session, 404, "unknown request " + reqId.left(64), message.command, message.target, reqId);
+        sendError(session, 404, "unknown request " + quoteInReason(reqId), message.command, message.target, reqId);
         return;
     }
     const PendingRequest request = *m_requests.take(reqId);
@@ -678,7 +678,7 @@ void Broker::handleOpt(Session *session, const Message &message)
             batch = value == "on";
             continue;
         }
-        sendError(session, 400, "unknown option '" + header.name.left(64) + "'", message.command,
+        sendError(session, 400, "unknown option '" + quoteInReason(header.name) + "'", message.command,
                   message.target, message.header(HeaderName::ReqId));
         return;
     }

@@ -6,21 +6,6 @@ namespace Middleman {
 
 namespace {
 
-constexpr qsizetype kEchoLimit = 64; // bytes of peer input quoted back in a reason
-
-QByteArray quoted(QByteArrayView text)
-{
-    QByteArray out = text.first(qMin(text.size(), kEchoLimit)).toByteArray();
-    for (char &c : out) {
-        const auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7f)
-            c = '?';
-    }
-    if (text.size() > kEchoLimit)
-        out += "...";
-    return out;
-}
-
 // ParseError::target becomes the target of an ERR line (section 4.8): echoed only
 // when it is a valid target, so the peer can match it; otherwise left empty ("-").
 QByteArray echoTarget(QByteArrayView text, int maxLength)
@@ -158,7 +143,7 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
     if (!commandLineEnded)
         return fail(error, 400, "message not terminated", false);
     if (!command)
-        return fail(error, 400, "unknown command '" + quoted(commandText) + "'", true);
+        return fail(error, 400, "unknown command '" + quoteInReason(commandText) + "'", true);
     QByteArray why;
     if (!Target::checkSyntax(targetText, m_limits.maxTargetLength, &why))
         return fail(error, 400, why, true);
@@ -185,10 +170,10 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
             return fail(error, 413, "too many headers", true);
         const qsizetype colon = line.indexOf(':');
         if (colon < 0)
-            return fail(error, 400, "malformed header line '" + quoted(line) + "'", true);
+            return fail(error, 400, "malformed header line '" + quoteInReason(line) + "'", true);
         const QByteArrayView name = line.first(colon);
         if (!validHeaderName(name))
-            return fail(error, 400, "invalid header name '" + quoted(name) + "'", true);
+            return fail(error, 400, "invalid header name '" + quoteInReason(name) + "'", true);
         Header header{name.toByteArray(), line.sliced(colon + 1).trimmed().toByteArray()};
         if (error.reqId.isNull() && headerNameEquals(header.name, HeaderName::ReqId))
             error.reqId = echoControlsReplaced(header.value);
@@ -377,6 +362,22 @@ bool parseOne(QByteArrayView frame, const CodecLimits &limits, Message *message,
     if (message)
         *message = std::move(m);
     return true;
+}
+
+QByteArray quoteInReason(QByteArrayView text, qsizetype limit)
+{
+    qsizetype size = qMin(text.size(), limit);
+    if (size < text.size()) {
+        // Never cut a UTF-8 sequence in two: the reason of an answer to a text
+        // frame must stay valid UTF-8, or the ERR would have to leave as a binary
+        // frame (section 10, decision 13). A sequence has at most 3 continuation bytes.
+        for (int i = 0; i < 3 && size > 0 && (static_cast<unsigned char>(text.at(size)) & 0xc0) == 0x80; ++i)
+            --size;
+    }
+    QByteArray out = echoControlsReplaced(text.first(size));
+    if (size < text.size())
+        out += "...";
+    return out;
 }
 
 QByteArray echoControlsReplaced(QByteArrayView value)

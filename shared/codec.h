@@ -77,6 +77,11 @@ QByteArray serialize(const Message &message);
 // can match it), with control characters (a CR inside the value) replaced by '?'.
 QByteArray echoControlsReplaced(QByteArrayView value);
 
+// Peer input quoted in an ERR's reason (section 4.8: one human-readable line):
+// control characters replaced by '?', and at most `limit` bytes, cut where no UTF-8
+// sequence is split, followed by "..." when shortened.
+QByteArray quoteInReason(QByteArrayView text, qsizetype limit = 64);
+
 // Convenience for one-message frames, used by tests and tools: parses exactly one
 // message; false with `error` filled otherwise.
 bool parseOne(QByteArrayView frame, const CodecLimits &limits, Message *message, ParseError *error);

@@ -120,6 +120,8 @@ private Q_SLOTS:
     void validate_data();
     void validate();
     void parseOne();
+    void quoteInReason_data();
+    void quoteInReason();
 };
 
 void tst_Codec::commandNames_data()
@@ -925,6 +927,35 @@ void tst_Codec::parseOne()
     // Null out-parameters are allowed.
     QVERIFY(Middleman::parseOne(QByteArrayLiteral("SUB a\n.\n"), CodecLimits(), nullptr, nullptr));
     QVERIFY(!Middleman::parseOne(QByteArrayLiteral("FOO a\n.\n"), CodecLimits(), nullptr, nullptr));
+}
+
+void tst_Codec::quoteInReason_data()
+{
+    QTest::addColumn<QByteArray>("text");
+    QTest::addColumn<int>("limit");
+    QTest::addColumn<QByteArray>("quoted");
+    const QByteArray e = QByteArrayLiteral("\xc3\xa9"); // U+00E9, two bytes
+    QTest::addRow("short") << QByteArrayLiteral("FOO") << 64 << QByteArrayLiteral("FOO");
+    QTest::addRow("exactly the limit") << QByteArray(64, 'x') << 64 << QByteArray(64, 'x');
+    QTest::addRow("over the limit") << QByteArray(65, 'x') << 64 << QByteArray(QByteArray(64, 'x') + "...");
+    QTest::addRow("control characters") << QByteArrayLiteral("a\rb\0c\x7f") << 64 << QByteArrayLiteral("a?b?c?");
+    QTest::addRow("cut between characters") << e.repeated(40) << 64 << QByteArray(e.repeated(32) + "...");
+    QTest::addRow("cut inside a character") << QByteArray('x' + e.repeated(40)) << 64
+                                            << QByteArray('x' + e.repeated(31) + "...");
+    const QByteArray euro = QByteArrayLiteral("\xe2\x82\xac"); // U+20AC, three bytes
+    QTest::addRow("cut after a lead byte") << QByteArray("xx" + euro) << 3 << QByteArrayLiteral("xx...");
+    QTest::addRow("cut after one continuation byte") << QByteArray("x" + euro) << 3 << QByteArrayLiteral("x...");
+    // Bytes that are not UTF-8 (binary frames) lose at most three bytes more.
+    QTest::addRow("only continuation bytes") << QByteArray(10, '\x80') << 5
+                                             << QByteArray(QByteArray(2, '\x80') + "...");
+}
+
+void tst_Codec::quoteInReason()
+{
+    QFETCH(QByteArray, text);
+    QFETCH(int, limit);
+    QFETCH(QByteArray, quoted);
+    QCOMPARE(Middleman::quoteInReason(text, limit), quoted);
 }
 
 QTEST_APPLESS_MAIN(tst_Codec)
