@@ -4,6 +4,7 @@
 // table and its checks, and the daemon run as a process with TLS.
 
 #include "configfile.h"
+#include "consoleconnection.h"
 #include "testpeer.h"
 #include "tlscredentials.h"
 
@@ -151,6 +152,8 @@ private Q_SLOTS:
     void plainClientOnTlsPort();
     void garbageOnTlsPort();
     void silentPeersCutOff();
+    void handshakesInProgressCapped();
+    void consoleConnectionPinsItsBroker();
     void daemonServesWss();
     void daemonCommandLineOptions();
     void daemonExpiredCertificate();
@@ -229,6 +232,15 @@ void tst_Tls::initTestCase()
                      &why),
              qPrintable(why));
     QVERIFY(writeFile(file(QStringLiteral("not-pem.txt")), "this is not a PEM file\n"));
+    // A certificate for another name only, as a broker behind a public name has.
+    QVERIFY2(openssl(dir, {QStringLiteral("req"), QStringLiteral("-x509"), QStringLiteral("-newkey"),
+                           QStringLiteral("ec"), QStringLiteral("-pkeyopt"), QStringLiteral("ec_paramgen_curve:prime256v1"),
+                           QStringLiteral("-nodes"), QStringLiteral("-keyout"), QStringLiteral("named-key.pem"),
+                           QStringLiteral("-out"), QStringLiteral("named-cert.pem"), QStringLiteral("-days"),
+                           QStringLiteral("30"), QStringLiteral("-subj"), QStringLiteral("/CN=broker.example"),
+                           QStringLiteral("-addext"), QStringLiteral("subjectAltName=DNS:broker.example")},
+                     &why),
+             qPrintable(why));
 }
 
 BrokerConfig tst_Tls::tlsConfig(const QString &certificate, const QString &key) const
@@ -543,6 +555,69 @@ void tst_Tls::silentPeersCutOff()
     QVERIFY(!peer.closed);
     QVERIFY(peer.sync());
     QCOMPARE(broker->stats().tlsHandshakeFailures, quint64(2));
+}
+
+void tst_Tls::handshakesInProgressCapped()
+{
+    // TLS handshakes in progress are capped at max_connections: one more is
+    // dropped at once and counted; finished ones free their place.
+    BrokerConfig config = tlsConfig();
+    config.maxConnections = 2;
+    const auto broker = startBroker(config);
+
+    QTcpSocket silent[2];
+    for (QTcpSocket &socket : silent) {
+        socket.connectToHost(QHostAddress::LocalHost, broker->serverPort());
+        QVERIFY(socket.waitForConnected(5000));
+    }
+    QTcpSocket third;
+    QSignalSpy thirdClosed(&third, &QTcpSocket::disconnected);
+    third.connectToHost(QHostAddress::LocalHost, broker->serverPort());
+    QTRY_COMPARE(thirdClosed.size(), 1);
+    QTRY_COMPARE(broker->stats().tlsHandshakeFailures, quint64(1));
+    for (QTcpSocket &socket : silent)
+        QCOMPARE(socket.state(), QAbstractSocket::ConnectedState);
+
+    // The two silent peers leave: their handshakes fail, their places are free.
+    for (QTcpSocket &socket : silent)
+        socket.abort();
+    QTRY_COMPARE(broker->stats().tlsHandshakeFailures, quint64(3));
+    TestPeer service;
+    TestPeer client;
+    service.socket.setSslConfiguration(trusting(file(QStringLiteral("cert.pem"))));
+    client.socket.setSslConfiguration(trusting(file(QStringLiteral("cert.pem"))));
+    QVERIFY(service.connectWithKey(broker->serverUrl(), kServiceKey));
+    QVERIFY(client.connectWithKey(broker->serverUrl(), kClientKey));
+}
+
+void tst_Tls::consoleConnectionPinsItsBroker()
+{
+    // The console's own service connection reaches its wss:// broker on the
+    // loopback address although the certificate names another host and nobody
+    // trusts it: it accepts exactly that certificate, and no other.
+    BrokerConfig config = tlsConfig(file(QStringLiteral("named-cert.pem")), file(QStringLiteral("named-key.pem")));
+    const auto broker = startBroker(config);
+    const QUrl url = ConsoleConnection::loopbackUrl(broker->serverUrl());
+
+    ConsoleConnection pinned;
+    pinned.setTrustedCertificate(QSslCertificate::fromPath(file(QStringLiteral("named-cert.pem"))).value(0));
+    QSignalSpy ready(&pinned, &ConsoleConnection::ready);
+    pinned.open(url, kServiceKey);
+    QVERIFY(ready.wait(5000));
+    QVERIFY(pinned.isReady());
+
+    for (const QString &trusted : {QString(), QStringLiteral("cert.pem")}) {
+        ConsoleConnection other;
+        if (!trusted.isEmpty())
+            other.setTrustedCertificate(QSslCertificate::fromPath(file(trusted)).value(0));
+        QSignalSpy otherReady(&other, &ConsoleConnection::ready);
+        QSignalSpy errorText(&other, &ConsoleConnection::errorText);
+        other.open(url, kServiceKey);
+        QTRY_COMPARE(other.state(), ConsoleConnection::State::Closed);
+        QVERIFY(otherReady.isEmpty());
+    }
+    QTRY_COMPARE(broker->stats().tlsHandshakeFailures, quint64(2));
+    QVERIFY(pinned.isReady());
 }
 
 void tst_Tls::daemonServesWss()
