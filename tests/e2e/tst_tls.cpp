@@ -442,6 +442,9 @@ void tst_Tls::endToEnd()
         return;
     QCOMPARE(broker->stats().tlsHandshakeFailures, quint64(0));
     QCOMPARE(broker->stats().handshakesCompleted, quint64(2));
+    // The peers are gone: so are their sessions and TLS sockets.
+    QTRY_COMPARE(broker->connectionCount(), qsizetype(0));
+    QTRY_COMPARE(broker->findChildren<QSslSocket *>().size(), qsizetype(0));
 }
 
 void tst_Tls::untrustingClientFails()
@@ -509,6 +512,7 @@ void tst_Tls::garbageOnTlsPort()
     garbage.write(QByteArray("\x16\x03\x01\x00\x10", 5) + QByteArray(64, '\xee'));
     QTRY_VERIFY(!closed.isEmpty());
     QTRY_COMPARE(broker->stats().tlsHandshakeFailures, quint64(1));
+    QTRY_COMPARE(broker->findChildren<QSslSocket *>().size(), qsizetype(1)); // the service's only
 
     service.send(msg(Command::Sub, "still.here"));
     QVERIFY(service.sync());
