@@ -98,11 +98,10 @@ bool TlsCredentials::load(const TlsConfig &config, QString *error)
         return fail(why);
     const bool encrypted = isEncryptedPem(keyPem);
     Bio keyBio(BIO_new_mem_buf(keyPem.constData(), int(keyPem.size())));
-    QByteArray passphrase = config.privateKeyPassphrase;
+    QByteArray passphrase = config.privateKeyPassphrase; // OpenSSL's callback takes a non-const pointer
     Pkey key(keyBio ? PEM_read_bio_PrivateKey(keyBio.get(), nullptr, passphraseCallback, &passphrase) : nullptr);
-    passphrase.fill('\0');
     keyBio.reset();
-    keyPem.fill('\0');
+    keyPem.fill('\0'); // the only copy of the file's bytes
     if (!key) {
         // Told apart, because each needs a different fix.
         if (encrypted && config.privateKeyPassphrase.isEmpty()) {
