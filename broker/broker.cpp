@@ -3,9 +3,12 @@
 #include "clock.h"
 #include "logging.h"
 #include "session.h"
+#include "tlscredentials.h"
+#include "tlsserver.h"
 
 #include <QMetaMethod>
 #include <QRandomGenerator>
+#include <QTcpSocket>
 #include <QWebSocket>
 #include <QWebSocketServer>
 
@@ -85,6 +88,8 @@ bool Broker::listen()
             qCWarning(lcBroker) << "accept error" << error << m_server->errorString();
         });
     }
+    if (m_config.tls.enabled())
+        return listenTls();
     if (!m_server->listen(m_config.listenAddress, m_config.port)) {
         m_errorString = QStringLiteral("cannot listen on %1:%2: %3")
                             .arg(m_config.listenAddress.toString())
@@ -97,18 +102,80 @@ bool Broker::listen()
     return true;
 }
 
+bool Broker::listenTls()
+{
+    // Section 1, wss://: the TLS server accepts and completes the handshake; the
+    // WebSocket server only upgrades the encrypted sockets it hands on.
+    if (!m_tlsServer) {
+        TlsCredentials credentials;
+        QString why;
+        if (!credentials.load(m_config.tls, &why)) {
+            m_errorString = why;
+            return false;
+        }
+        qCInfo(lcBroker).noquote() << "TLS with" << credentials.summary();
+        if (const QString problem = credentials.validityProblem(QDateTime::currentDateTimeUtc()); !problem.isEmpty())
+            qCWarning(lcBroker).noquote() << "tls.certificate:" << problem << "- clients will refuse it";
+        m_tlsServer = new TlsServer(credentials.serverConfiguration(), m_config.handshakeTimeoutMs,
+                                    m_config.maxConnections, this);
+        connect(m_tlsServer, &TlsServer::encryptedConnectionReady, this, [this] {
+            while (m_tlsServer->hasPendingConnections()) {
+                if (QTcpSocket *socket = m_tlsServer->nextPendingConnection())
+                    m_server->handleConnection(socket);
+            }
+        });
+        connect(m_tlsServer, &TlsServer::handshakeFailed, this,
+                [this](const QHostAddress &address, quint16 port, const QString &reason) {
+                    // A failed handshake touches no session: other peers never notice.
+                    ++m_stats.tlsHandshakeFailures;
+                    qCInfo(lcSession).noquote() << "TLS handshake with" << address.toString() + QLatin1Char(':')
+                            + QString::number(port) << "failed:" << reason;
+                });
+        connect(m_tlsServer, &TlsServer::upgradeTimedOut, this, [](const QHostAddress &address, quint16 port) {
+            qCInfo(lcSession).noquote() << "connection from" << address.toString() + QLatin1Char(':')
+                    + QString::number(port) << "closed: no WebSocket upgrade in time";
+        });
+        connect(m_tlsServer, &QTcpServer::acceptError, this, [this](QAbstractSocket::SocketError error) {
+            qCWarning(lcBroker) << "accept error" << error << m_tlsServer->errorString();
+        });
+    }
+    if (!m_tlsServer->listen(m_config.listenAddress, m_config.port)) {
+        m_errorString = QStringLiteral("cannot listen on %1:%2: %3")
+                            .arg(m_config.listenAddress.toString())
+                            .arg(m_config.port)
+                            .arg(m_tlsServer->errorString());
+        return false;
+    }
+    m_pingTimer.start();
+    qCInfo(lcBroker).noquote() << "listening on" << serverUrl().toString();
+    return true;
+}
+
 bool Broker::isListening() const
 {
+    if (m_tlsServer)
+        return m_tlsServer->isListening();
     return m_server && m_server->isListening();
 }
 
 quint16 Broker::serverPort() const
 {
+    if (m_tlsServer)
+        return m_tlsServer->serverPort();
     return m_server ? m_server->serverPort() : 0;
 }
 
 QUrl Broker::serverUrl() const
 {
+    if (m_tlsServer) {
+        if (!m_tlsServer->isListening())
+            return {};
+        QUrl url;
+        url.setScheme(QStringLiteral("wss"));
+        url.setHost(m_tlsServer->serverAddress().toString());
+        url.setPort(m_tlsServer->serverPort());
+        return url;
+    }
     return m_server ? m_server->serverUrl() : QUrl();
 }
 
@@ -120,6 +187,8 @@ void Broker::onNewConnection()
         QWebSocket *socket = m_server->nextPendingConnection();
         if (!socket)
             continue;
+        if (m_tlsServer)
+            m_tlsServer->upgraded(socket->peerAddress(), socket->peerPort());
         if (m_shuttingDown) {
             socket->close(QWebSocketProtocol::CloseCodeGoingAway, QStringLiteral("broker shutting down"));
             socket->deleteLater();
@@ -356,6 +425,8 @@ void Broker::shutdown()
                      << "pending requests";
     if (m_server)
         m_server->close();
+    if (m_tlsServer)
+        m_tlsServer->close();
     m_pingTimer.stop();
     m_expiryTimer.stop();
     answerRequests(m_requests.takeAll(), 503, "broker shutting down", &m_stats.requestsShutdown);

@@ -27,6 +27,7 @@ class QWebSocketServer;
 namespace Middleman {
 
 class Session;
+class TlsServer;
 struct OutFrame;
 
 class Broker : public QObject
@@ -37,7 +38,8 @@ public:
     explicit Broker(const BrokerConfig &config, QObject *parent = nullptr);
     ~Broker() override;
 
-    // Starts listening on config().listenAddress and port (0 picks a free port).
+    // Starts listening on config().listenAddress and port (0 picks a free port);
+    // with config().tls, reads the certificate and key and serves wss:// only.
     bool listen();
     QString errorString() const { return m_errorString; }
     bool isListening() const;
@@ -95,6 +97,7 @@ protected:
 
 private:
     void onNewConnection();
+    bool listenTls();
     void onFrame(quint64 id, const QByteArray &frame, bool binary);
     void onDisconnected(quint64 id);
     void onPingSweep();
@@ -149,6 +152,7 @@ private:
     KeyBackoff m_keyBackoff;
 
     QWebSocketServer *m_server = nullptr;
+    TlsServer *m_tlsServer = nullptr; // accepts for m_server when TLS is configured
     QString m_errorString;
     QHash<quint64, Session *> m_sessions;
     QHash<QByteArray, quint64> m_clientIds; // Client-Id -> connection

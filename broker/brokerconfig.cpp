@@ -45,6 +45,12 @@ bool BrokerConfig::validate(QString *error) const
         return fail(QStringLiteral("max_frame_size must be at least max_message_size"));
     if (requestTimeoutMs > maxRequestTimeoutMs)
         return fail(QStringLiteral("request_timeout_ms must not exceed max_request_timeout_ms"));
+    if (tls.enabled() && tls.certificateFile.isEmpty())
+        return fail(QStringLiteral("tls: a private key needs a certificate (tls.certificate or --tls-cert)"));
+    if (tls.enabled() && tls.privateKeyFile.isEmpty())
+        return fail(QStringLiteral("tls: a certificate needs a private key (tls.private_key or --tls-key)"));
+    if (!tls.enabled() && !tls.privateKeyPassphrase.isEmpty())
+        return fail(QStringLiteral("tls.private_key_passphrase is set but no private key is configured"));
     for (const QList<KeyConfig> *keys : {&serviceKeys, &clientKeys}) {
         for (const KeyConfig &key : *keys) {
             QString why;

@@ -26,11 +26,24 @@ struct GrantConfig
     QByteArray pattern;
 };
 
+// Section 1: wss://. TLS is on when a certificate and a private key are given
+// (docs/configuration.md, [tls]); the files are read and checked at start.
+struct TlsConfig
+{
+    QString certificateFile; // PEM: the server certificate, then any intermediates
+    QString privateKeyFile;  // PEM, possibly encrypted
+    // Secret: never logged or printed, not even in errors.
+    QByteArray privateKeyPassphrase;
+
+    bool enabled() const { return !certificateFile.isEmpty() || !privateKeyFile.isEmpty(); }
+};
+
 struct BrokerConfig
 {
     // Where to listen (loopback by default).
     QHostAddress listenAddress = QHostAddress(QHostAddress::LocalHost);
     quint16 port = 8765;
+    TlsConfig tls; // off by default: ws://
 
     QList<KeyConfig> serviceKeys;
     QList<KeyConfig> clientKeys;

@@ -3,6 +3,7 @@
 #include "configfile.h"
 #include "keystore.h"
 #include "logging.h"
+#include "tlscredentials.h"
 
 #include <QLoggingCategory>
 
@@ -15,6 +16,8 @@ const QString kServiceKey = QStringLiteral("service-key");
 const QString kClientKey = QStringLiteral("client-key");
 const QString kRequestTimeout = QStringLiteral("request-timeout");
 const QString kLogLevel = QStringLiteral("log-level");
+const QString kTlsCert = QStringLiteral("tls-cert");
+const QString kTlsKey = QStringLiteral("tls-key");
 }
 
 void BrokerOptions::addTo(QCommandLineParser *parser)
@@ -30,6 +33,9 @@ void BrokerOptions::addTo(QCommandLineParser *parser)
          QStringLiteral("ms")},
         {kLogLevel, QStringLiteral("Log level: debug, info, warning or error (default info)."),
          QStringLiteral("level")},
+        {kTlsCert, QStringLiteral("Serve wss:// with the PEM certificate (and chain) in <file>; needs --tls-key."),
+         QStringLiteral("file")},
+        {kTlsKey, QStringLiteral("The PEM private key for --tls-cert."), QStringLiteral("file")},
     });
 }
 
@@ -63,7 +69,16 @@ bool BrokerOptions::read(const QCommandLineParser &parser, BrokerConfig *config,
     }
     if (parser.isSet(kLogLevel) && logLevel)
         *logLevel = parser.value(kLogLevel);
+    // Relative to the working directory, as usual on a command line.
+    if (parser.isSet(kTlsCert))
+        config->tls.certificateFile = parser.value(kTlsCert);
+    if (parser.isSet(kTlsKey))
+        config->tls.privateKeyFile = parser.value(kTlsKey);
     if (!config->validate(error))
+        return false;
+    // The files are checked now, so a bad certificate or key is a configuration
+    // error (exit status 2) and not a failure to listen.
+    if (config->tls.enabled() && !TlsCredentials().load(config->tls, error))
         return false;
     if (parser.isSet(kConfig)) {
         qCInfo(lcConfig).noquote() << "configuration from" << parser.value(kConfig) << "with"
@@ -76,7 +91,8 @@ bool BrokerOptions::read(const QCommandLineParser &parser, BrokerConfig *config,
 
 bool BrokerOptions::anySet(const QCommandLineParser &parser)
 {
-    for (const QString &name : {kConfig, kListen, kServiceKey, kClientKey, kRequestTimeout, kLogLevel}) {
+    for (const QString &name :
+         {kConfig, kListen, kServiceKey, kClientKey, kRequestTimeout, kLogLevel, kTlsCert, kTlsKey}) {
         if (parser.isSet(name))
             return true;
     }

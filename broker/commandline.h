@@ -1,7 +1,8 @@
 #pragma once
 // The options the daemon and the console share, read into a BrokerConfig:
 // --config FILE, --listen HOST:PORT, --service-key KEY..., --client-key KEY...,
-// --request-timeout MS, --log-level LEVEL. Flags override the config file.
+// --request-timeout MS, --log-level LEVEL, --tls-cert FILE, --tls-key FILE. Flags
+// override the config file.
 
 #include "brokerconfig.h"
 

@@ -1,6 +1,8 @@
 #include "configfile.h"
 
+#include <QDir>
 #include <QFile>
+#include <QFileInfo>
 
 #include <toml++/toml.h>
 
@@ -18,7 +20,14 @@ QString qs(std::string_view text)
 class Reader
 {
 public:
-    Reader(BrokerConfig *config, QString *logLevel) : m_config(config), m_logLevel(logLevel) {}
+    // Relative file names in the config are taken relative to baseDir (the
+    // config file's directory; empty: the working directory).
+    Reader(BrokerConfig *config, QString *logLevel, const QString &baseDir = {})
+        : m_config(config)
+        , m_logLevel(logLevel)
+        , m_baseDir(baseDir)
+    {
+    }
 
     bool read(const toml::table &root)
     {
@@ -53,6 +62,9 @@ public:
                 }
             } else if (name == "limits") {
                 if (!readLimits(node))
+                    return false;
+            } else if (name == "tls") {
+                if (!readTls(node))
                     return false;
             } else {
                 return fail(QStringLiteral("unknown key '%1'").arg(qs(name)));
@@ -207,15 +219,51 @@ private:
         return true;
     }
 
+    // [tls]: certificate and private key files (docs/configuration.md).
+    bool readTls(const toml::node &node)
+    {
+        const toml::table *table = node.as_table();
+        if (!table)
+            return fail(QStringLiteral("tls must be a table ([tls])"));
+        for (const auto &[k, v] : *table) {
+            const QString where = QStringLiteral("tls.") + qs(k.str());
+            QString text;
+            if (k.str() == "certificate" || k.str() == "private_key") {
+                if (!string(v, where, &text))
+                    return false;
+                if (text.isEmpty())
+                    return fail(where + QStringLiteral(" must not be empty"));
+                (k.str() == "certificate" ? m_config->tls.certificateFile : m_config->tls.privateKeyFile)
+                    = filePath(text);
+            } else if (k.str() == "private_key_passphrase") {
+                // The value is a secret: no error message may quote it.
+                if (!string(v, where, &text))
+                    return false;
+                if (text.isEmpty())
+                    return fail(where + QStringLiteral(" must not be empty (leave it out for a key without one)"));
+                m_config->tls.privateKeyPassphrase = text.toUtf8();
+            } else {
+                return fail(QStringLiteral("tls: unknown key '%1'").arg(qs(k.str())));
+            }
+        }
+        return true;
+    }
+
+    QString filePath(const QString &path) const
+    {
+        if (m_baseDir.isEmpty() || QDir::isAbsolutePath(path))
+            return path;
+        return QDir::cleanPath(QDir(m_baseDir).filePath(path));
+    }
+
     BrokerConfig *m_config;
     QString *m_logLevel;
+    QString m_baseDir;
     QString m_text;
 };
 
-} // namespace
-
-bool loadConfigText(const QByteArray &text, const QString &sourceName, BrokerConfig *config, QString *logLevel,
-                    QString *error)
+bool loadConfig(const QByteArray &text, const QString &sourceName, const QString &baseDir, BrokerConfig *config,
+                QString *logLevel, QString *error)
 {
     toml::table root;
     try {
@@ -231,13 +279,21 @@ bool loadConfigText(const QByteArray &text, const QString &sourceName, BrokerCon
         }
         return false;
     }
-    Reader reader(config, logLevel);
+    Reader reader(config, logLevel, baseDir);
     if (!reader.read(root)) {
         if (error)
             *error = sourceName + QStringLiteral(": ") + reader.error;
         return false;
     }
     return true;
+}
+
+} // namespace
+
+bool loadConfigText(const QByteArray &text, const QString &sourceName, BrokerConfig *config, QString *logLevel,
+                    QString *error)
+{
+    return loadConfig(text, sourceName, QString(), config, logLevel, error);
 }
 
 bool loadConfigFile(const QString &path, BrokerConfig *config, QString *logLevel, QString *error)
@@ -248,7 +304,8 @@ bool loadConfigFile(const QString &path, BrokerConfig *config, QString *logLevel
             *error = QStringLiteral("cannot read %1: %2").arg(path, file.errorString());
         return false;
     }
-    return loadConfigText(file.readAll(), path, config, logLevel, error);
+    // Files named in the config are found next to it, wherever the daemon runs.
+    return loadConfig(file.readAll(), path, QFileInfo(path).absolutePath(), config, logLevel, error);
 }
 
 bool parseListenAddress(const QString &text, QHostAddress *address, quint16 *port, QString *error)

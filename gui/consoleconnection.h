@@ -9,6 +9,7 @@
 
 #include <QHostAddress>
 #include <QObject>
+#include <QSslCertificate>
 #include <QUrl>
 #include <QWebSocket>
 
@@ -32,6 +33,10 @@ public:
     // follows the broker's "MM OK", closed() a refusal. An earlier connection is
     // dropped without a closed() signal.
     void open(const QUrl &url, const QByteArray &serviceKey);
+    // wss://: the console's broker's own certificate. The connection accepts it
+    // even when the system does not trust it or it does not name the loopback
+    // address: the console talks to the broker it hosts. Null: the system's trust.
+    void setTrustedCertificate(const QSslCertificate &certificate) { m_trusted = certificate; }
     // Starts the close handshake; closed() follows, possibly before this returns.
     void close();
 
@@ -78,6 +83,7 @@ private:
     QWebSocket *m_socket = nullptr; // one per open(), so a dropped one stays silent
     QUrl m_url;
     QByteArray m_key;
+    QSslCertificate m_trusted;
     CodecLimits m_limits;
     State m_state = State::Closed;
 };

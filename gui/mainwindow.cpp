@@ -310,6 +310,10 @@ void MainWindow::requestStart()
     // The console's own service connection gets a key made for this run only.
     m_consoleKey = KeyStore::generateKey();
     m_console->setCodecLimits(config.codec); // refuse exactly what this broker would
+    // wss://: the console's connection trusts exactly its broker's certificate
+    // (the broker checks the file itself when it starts).
+    m_console->setTrustedCertificate(
+        config.tls.enabled() ? QSslCertificate::fromPath(config.tls.certificateFile).value(0) : QSslCertificate());
     config.serviceKeys.append(KeyConfig{kConsoleKeyName, m_consoleKey});
     m_starting = true;
     setRunningState(false, QStringLiteral("Starting…"));

@@ -8,6 +8,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   qt6-base-dev qt6-websockets-dev
   libtomlplusplus-dev
+  libssl-dev libssl3 openssl
   fonts-dejavu-core
 )
 missing=()
