@@ -428,7 +428,10 @@ void tst_Soak::soak()
     QVERIFY(stats.slowConsumersClosed - statsBefore.slowConsumersClosed
             >= m_totals.stalledClosed - before.stalledClosed);
 
-    // 4. Memory back near the baseline.
+    // 4. Memory back near the baseline. The tolerance only catches a leak of
+    // 1 KiB per connection when the soak made enough connections (60 s: yes).
+    if (qint64(connects) * 1024 <= kHeapToleranceBytes)
+        qWarning("soak too short for the heap check to catch a 1 KiB leak per connection");
     QVERIFY2(final - baseline <= kHeapToleranceBytes,
              qPrintable(QStringLiteral("heap grew by %1 bytes over the soak (tolerance %2)")
                             .arg(final - baseline)
