@@ -12,12 +12,12 @@
 // MIDDLEMAN_SOAK_SECONDS: length of the soak (default 60).
 // MIDDLEMAN_SOAK_SEED: the random schedule's seed (default random, printed).
 
+#include "brokerthread.h"
 #include "rawpeer.h"
 #include "testpeer.h"
 
 #include <QElapsedTimer>
 #include <QLoggingCategory>
-#include <QThread>
 #include <QTimer>
 
 #include <malloc.h>
@@ -58,6 +58,8 @@ constexpr int kBystanderBoundMs = 10000; // sanitizers make everything several t
 constexpr int kBystanderBoundMs = 2000;
 #endif
 constexpr int kBystanderIntervalMs = 200;
+// A request's answer (200, 503 or 504) must come within its timeout and this.
+constexpr int kAnswerSlackMs = kBystanderBoundMs + 1000;
 
 // Heap tolerance at the end, over the baseline; see docs/testing.md for the figures
 // it was chosen from. A leak of 1 KiB per connection passes it within the first
@@ -86,72 +88,6 @@ bool covers(const QByteArray &pattern, int topic)
 {
     return pattern == "feed.>" || pattern == "feed.*" || pattern == topicName(topic);
 }
-
-// --- The broker on its own thread -----------------------------------------------
-
-class BrokerThread
-{
-public:
-    explicit BrokerThread(const BrokerConfig &config)
-    {
-        m_thread.setObjectName(QStringLiteral("broker"));
-        m_thread.start();
-        m_anchor.moveToThread(&m_thread);
-        call([&] {
-            m_broker = new Broker(config);
-            m_listening = m_broker->listen();
-            m_url = m_broker->serverUrl();
-        });
-    }
-    ~BrokerThread()
-    {
-        call([&] {
-            delete m_broker;
-            m_broker = nullptr;
-        });
-        m_thread.quit();
-        m_thread.wait();
-    }
-    BrokerThread(const BrokerThread &) = delete;
-    BrokerThread &operator=(const BrokerThread &) = delete;
-
-    // Runs f on the broker's thread and waits for it: the only way to touch the broker.
-    template <typename F>
-    void call(F &&f)
-    {
-        QMetaObject::invokeMethod(&m_anchor, std::forward<F>(f), Qt::BlockingQueuedConnection);
-    }
-    // For connect() to its signals only (connect is thread-safe; calls are not).
-    Broker *signalSource() const { return m_broker; }
-    bool isListening() const { return m_listening; }
-    QUrl url() const { return m_url; }
-
-    BrokerStats stats()
-    {
-        BrokerStats out;
-        call([&] { out = m_broker->stats(); });
-        return out;
-    }
-    qsizetype connectionCount()
-    {
-        qsizetype out = 0;
-        call([&] { out = m_broker->connectionCount(); });
-        return out;
-    }
-    quint64 idByPort(quint16 port)
-    {
-        quint64 out = 0;
-        call([&] { out = peerIdByPort(*m_broker, port); });
-        return out;
-    }
-
-private:
-    QThread m_thread;
-    QObject m_anchor; // lives on m_thread; the context of every call
-    Broker *m_broker = nullptr;
-    bool m_listening = false;
-    QUrl m_url;
-};
 
 // --- Peers ------------------------------------------------------------------------
 
@@ -191,9 +127,15 @@ struct Peer
     qint64 confirmedSeq = 0;
     // As a subscriber: publisher serial -> what is still owed.
     QHash<int, Track> tracks;
-    // As a requester: ReqID -> body the answer must echo.
+    // As a requester: ReqID -> what the answer must echo, and by when it is due.
+    struct Outstanding
+    {
+        QByteArray body;
+        qint64 dueMs = 0;
+        bool late = false; // reported once
+    };
     int requestsSent = 0;
-    QHash<QByteArray, QByteArray> outstanding;
+    QHash<QByteArray, Outstanding> outstanding;
     // As a service.
     Policy policy = Policy::Prompt;
     int held = 0; // requests received and not (yet) answered
@@ -776,6 +718,17 @@ void tst_Soak::actRaw(Peer *p)
 void tst_Soak::act(Peer *p)
 {
     p->nextActionMs = now() + 50 + m_rng.bounded(450);
+    // Check 1 while the requester is here: no answer may be overdue, even for
+    // requesters that vanish before the end.
+    for (auto it = p->outstanding.begin(); it != p->outstanding.end(); ++it) {
+        if (!it->late && now() > it->dueMs) {
+            it->late = true;
+            fail(QStringLiteral("peer %1: no answer to REQ %2 %3 ms after its timeout")
+                     .arg(p->serial)
+                     .arg(QString::fromUtf8(it.key()))
+                     .arg(kAnswerSlackMs));
+        }
+    }
     if (now() >= p->endOfLifeMs) {
         leave(p, m_rng.bounded(2) == 0);
         return;
@@ -915,11 +868,14 @@ void tst_Soak::request(Peer *p)
     const QByteArray reqId = "q" + QByteArray::number(n);
     const QByteArray body = "from " + QByteArray::number(p->serial) + " #" + QByteArray::number(n);
     QList<Header> headers{{"ReqID", reqId}};
-    if (m_rng.bounded(100) < 20)
-        headers.append({"Timeout", QByteArray::number(300 + m_rng.bounded(1200))});
+    int timeoutMs = kRequestTimeoutMs;
+    if (m_rng.bounded(100) < 20) {
+        timeoutMs = 300 + int(m_rng.bounded(1200));
+        headers.append({"Timeout", QByteArray::number(timeoutMs)});
+    }
     // svc.4.op has no responder ever: 503 at once.
     const QByteArray target = "svc." + QByteArray::number(m_rng.bounded(kServiceTargets + 1)) + ".op";
-    p->outstanding.insert(reqId, body);
+    p->outstanding.insert(reqId, Peer::Outstanding{body, now() + timeoutMs + kAnswerSlackMs});
     send(p, msg(Command::Req, target, headers, body));
     ++m_totals.reqsSent;
 }
@@ -1161,7 +1117,7 @@ void tst_Soak::onRes(Peer *p, const Message &m)
     const QByteArray status = m.header(HeaderName::Status);
     if (status.isNull()) {
         ++m_totals.res200;
-        if (m.body != *it)
+        if (m.body != it->body)
             fail(QStringLiteral("peer %1: RES %2 carries another request's answer").arg(p->serial).arg(QString::fromUtf8(reqId)));
     } else if (status == "503") {
         ++m_totals.res503;
