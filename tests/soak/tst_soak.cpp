@@ -27,7 +27,8 @@
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/allocator_interface.h>
+// From <sanitizer/allocator_interface.h>, which Debian's g++ does not install.
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
 #define MIDDLEMAN_SOAK_ASAN 1
 #endif
 
