@@ -70,6 +70,14 @@ constexpr qint64 kHeapToleranceBytes = 512 * 1024;
 // Heap in use by the whole process: bytes handed out by malloc and not freed, in
 // every arena, mmapped blocks included. Unlike RSS it does not depend on whether
 // freed memory went back to the system, so it can be held to a small tolerance.
+// MIDDLEMAN_SOAK_SECONDS, default 60.
+int soakSeconds()
+{
+    bool ok = false;
+    const int seconds = qEnvironmentVariableIntValue("MIDDLEMAN_SOAK_SECONDS", &ok);
+    return ok && seconds > 0 ? seconds : 60;
+}
+
 qint64 heapInUse()
 {
 #ifdef MIDDLEMAN_SOAK_ASAN
@@ -187,6 +195,16 @@ struct Totals
 class tst_Soak : public QObject
 {
     Q_OBJECT
+public:
+    // Before the application exists: Qt Test's watchdog ends a test function
+    // after 5 minutes unless QTEST_FUNCTION_TIMEOUT says otherwise, and a longer
+    // soak must not be cut off by it.
+    static void initMain()
+    {
+        if (qEnvironmentVariableIsEmpty("QTEST_FUNCTION_TIMEOUT"))
+            qputenv("QTEST_FUNCTION_TIMEOUT", QByteArray::number((qint64(soakSeconds()) + 300) * 1000));
+    }
+
 private Q_SLOTS:
     void initTestCase();
     void soak();
@@ -257,9 +275,7 @@ void tst_Soak::fail(const QString &what)
 void tst_Soak::soak()
 {
     bool ok = false;
-    int seconds = qEnvironmentVariableIntValue("MIDDLEMAN_SOAK_SECONDS", &ok);
-    if (!ok || seconds <= 0)
-        seconds = 60;
+    const int seconds = soakSeconds();
     const QByteArray seedText = qgetenv("MIDDLEMAN_SOAK_SEED");
     m_seed = seedText.isEmpty() ? QRandomGenerator::system()->generate() : seedText.toUInt(&ok);
     if (!seedText.isEmpty() && !ok)
