@@ -76,6 +76,7 @@ public:
     void sendText(QByteArrayView utf8) { sendFrame(Text, utf8); }
     void sendText(const QByteArray &utf8) { sendFrame(Text, utf8); } // takes QStringBuilder expressions
     void sendBinary(QByteArrayView data) { sendFrame(Binary, data); }
+    void sendBinary(const QByteArray &data) { sendFrame(Binary, data); }
     // Bytes as they are, after the upgrade (the frame layer itself).
     void sendRaw(QByteArrayView bytes) { m_socket.write(bytes.data(), bytes.size()); }
 

@@ -216,7 +216,8 @@ public:
         const QList<RequestInfo> pending = m_broker->pendingRequests();
         for (const RequestInfo &r : pending) {
             if (r.responder == m_service.id) {
-                m_service.peer->sendText("RES " + r.target + "\nReqID: " + r.token + "\n.\n");
+                // Binary: targets and tokens are bytes a peer chose, not always UTF-8.
+                m_service.peer->sendBinary("RES " + r.target + "\nReqID: " + r.token + "\n.\n");
                 if (!cleaned.contains(&m_service))
                     cleaned.append(&m_service);
             }
@@ -224,7 +225,7 @@ public:
         for (Slot *slot : {&m_service, &m_client}) {
             const QList<QByteArray> patterns = m_broker->subscriptionsOf(slot->id);
             for (const QByteArray &pattern : patterns)
-                slot->peer->sendText("UNSUB " + pattern + "\n.\n");
+                slot->peer->sendBinary("UNSUB " + pattern + "\n.\n");
             if (!patterns.isEmpty() && !cleaned.contains(slot))
                 cleaned.append(slot);
         }
@@ -287,7 +288,7 @@ private:
 
     void answer(const Message &request)
     {
-        m_bystander.peer->sendText("RES " + request.target + "\nReqID: " + request.header(HeaderName::ReqId)
+        m_bystander.peer->sendBinary("RES " + request.target + "\nReqID: " + request.header(HeaderName::ReqId)
                                    + "\n\nanswered\n.\n");
     }
 
