@@ -82,6 +82,7 @@ def codec_seeds():
         write("fuzz_codec", name, b"\x00" + message)
     write("fuzz_codec", "binary-body", b"\x01PUB a.b\nContent-Length: 4\n\n\x00\xff\r\n\n.\n")
     write("fuzz_codec", "from-broker-err", b"\x02ERR chat.room1\nStatus: 403\nCommand: SUB\n\nnot allowed\n.\n")
+    write("fuzz_codec", "from-broker-opt-answer", b"\x02RES -\nStatus: 200\n\n.\n")
     write("fuzz_codec", "tiny-limits", b"\x04" + MESSAGES["many-headers"])
     write("fuzz_codec", "tiny-limits-size", b"\x04PUB a.b\n\n" + b"x" * 200 + b"\n.\nSUB a\n.\n")
     for i, patterns in enumerate(PATTERNS):
