@@ -269,10 +269,12 @@ bool validateMessage(const Message &message, const CodecLimits &limits, ParseErr
             return refuse(400, why);
         break;
     }
-    if ((message.command == Command::Req || message.command == Command::Res)
-        && message.header(HeaderName::ReqId).isEmpty()) {
+    // A RES from the broker may lack a ReqID: its answer to an OPT that carried none
+    // (docs/protocol.md 4.7). From a peer, a RES always answers a REQ and needs one.
+    const bool needsReqId = message.command == Command::Req
+        || (message.command == Command::Res && direction == Direction::FromPeer);
+    if (needsReqId && message.header(HeaderName::ReqId).isEmpty())
         return refuse(400, "missing ReqID header");
-    }
     return true;
 }
 

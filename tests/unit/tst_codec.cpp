@@ -485,7 +485,8 @@ void tst_Codec::parseFromBroker()
     const Message err = makeMessage(Command::Err, QByteArrayLiteral("-"),
                                     {hdr("Status", "400"), hdr("Command", "FOO")},
                                     QByteArrayLiteral("unknown command 'FOO'"));
-    const QByteArray frame = serialize(err) + "ERR chat.*\nStatus: 403\n\nnot allowed\n.\n";
+    // The last one: the answer to an OPT without ReqID (docs/protocol.md 4.7).
+    const QByteArray frame = serialize(err) + "ERR chat.*\nStatus: 403\n\nnot allowed\n.\n" + "RES -\nStatus: 200\n\n.\n";
 
     FrameReader reader(frame, CodecLimits(), false, Direction::FromBroker);
     Message m;
@@ -495,10 +496,13 @@ void tst_Codec::parseFromBroker()
     QCOMPARE(reader.next(m, error), FrameReader::Item::Message);
     QCOMPARE(m.target, QByteArrayLiteral("chat.*"));
     QCOMPARE(m.header(HeaderName::Status), QByteArrayLiteral("403"));
+    QCOMPARE(reader.next(m, error), FrameReader::Item::Message);
+    QCOMPARE(m, makeMessage(Command::Res, QByteArrayLiteral("-"), {hdr("Status", "200")}));
     QCOMPARE(reader.next(m, error), FrameReader::Item::End);
 
     // The same frame from a peer is refused message by message.
-    QCOMPARE(trace(frame), (QByteArrayList{QByteArrayLiteral("ERR 400"), QByteArrayLiteral("ERR 400")}));
+    QCOMPARE(trace(frame), (QByteArrayList{QByteArrayLiteral("ERR 400"), QByteArrayLiteral("ERR 400"),
+                                           QByteArrayLiteral("ERR 400")}));
 }
 
 // The limits themselves are allowed; one more is refused (parseErrors covers that side).
@@ -884,7 +888,10 @@ void tst_Codec::validate_data()
                                                     << QByteArrayLiteral("missing target");
     QTest::addRow("PUB pattern from the broker") << makeMessage(Command::Pub, QByteArrayLiteral("a.*")) << broker
                                                  << false << QByteArrayLiteral("wildcards");
-    QTest::addRow("RES from the broker without ReqID") << makeMessage(Command::Res, QByteArrayLiteral("a")) << broker
+    // The broker's answer to an OPT without ReqID (docs/protocol.md 4.7); found by fuzz_session.
+    QTest::addRow("RES from the broker without ReqID") << makeMessage(Command::Res, QByteArrayLiteral("-"), {hdr("Status", "200")})
+                                                       << broker << true << QByteArray();
+    QTest::addRow("REQ from the broker without ReqID") << makeMessage(Command::Req, QByteArrayLiteral("a")) << broker
                                                        << false << QByteArrayLiteral("missing ReqID");
 }
 
