@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs whatever Debian packages are missing, then configures and builds into build/.
 # Idempotent: a second run installs nothing and rebuilds only what changed.
+# BUILD_DIR chooses another build directory; CXXFLAGS and LDFLAGS, read by cmake
+# when it first configures one, other flags (as scripts/sanitize.sh does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,17 +13,8 @@ packages=(
   libssl-dev libssl3 openssl
   fonts-dejavu-core
 )
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-  echo "Installing: ${missing[*]}"
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+scripts/install-packages.sh "${packages[@]}"
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
-cmake --build build
+build="${BUILD_DIR:-build}"
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
+cmake --build "$build"

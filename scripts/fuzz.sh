@@ -16,19 +16,9 @@ cd "$(dirname "$0")/.."
 packages=(
   clang-14 libclang-rt-14-dev llvm-14
   cmake ninja-build pkg-config
-  qt6-base-dev qt6-websockets-dev libtomlplusplus-dev
+  qt6-base-dev qt6-websockets-dev libtomlplusplus-dev libssl-dev
 )
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-  echo "Installing: ${missing[*]}"
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+scripts/install-packages.sh "${packages[@]}"
 
 seconds="${FUZZ_SECONDS:-60}"
 targets=(${FUZZ_TARGETS:-fuzz_codec fuzz_session fuzz_frames})
