@@ -3,6 +3,7 @@
 // SIGINT, and `hash-key`. Every daemon listens on port 0 and says where.
 
 #include "keystore.h"
+#include "daemonprocess.h"
 #include "testpeer.h"
 
 #include <QProcess>
@@ -17,72 +18,8 @@ using namespace Middleman::Testing;
 
 namespace {
 
-QString daemonPath()
-{
-    return QStringLiteral(MIDDLEMAN_BIN_DIR) + QStringLiteral("/middleman");
-}
-
 // Any free port: the daemon prints the one it got.
 const QString kAnyPort = QStringLiteral("127.0.0.1:0");
-
-// The daemon process with everything it printed collected as it arrives.
-class Daemon : public QObject
-{
-    Q_OBJECT
-public:
-    Daemon()
-    {
-        // ctest's QT_LOGGING_RULES would override --log-level; the daemon's own
-        // settings are what is tested here.
-        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        env.remove(QStringLiteral("QT_LOGGING_RULES"));
-        process.setProcessEnvironment(env);
-        connect(&process, &QProcess::readyReadStandardOutput, this, [this] { out += process.readAllStandardOutput(); });
-        connect(&process, &QProcess::readyReadStandardError, this, [this] { err += process.readAllStandardError(); });
-    }
-    ~Daemon() override
-    {
-        if (process.state() != QProcess::NotRunning) {
-            process.kill();
-            process.waitForFinished(5000);
-        }
-    }
-
-    bool start(const QStringList &args)
-    {
-        process.start(daemonPath(), args);
-        return process.waitForStarted(5000);
-    }
-
-    // Waits until standard output holds `needle` (false if the process ends first).
-    bool waitForOutput(const QByteArray &needle, int timeoutMs = 10000)
-    {
-        return QTest::qWaitFor(
-                   [&] { return out.contains(needle) || process.state() == QProcess::NotRunning; }, timeoutMs)
-            && out.contains(needle);
-    }
-
-    // The URL from "middleman listening on <url>".
-    QUrl waitForListening()
-    {
-        if (!waitForOutput("middleman listening on "))
-            return {};
-        if (!QTest::qWaitFor([&] { return out.indexOf('\n', out.indexOf("listening on")) > 0; }, 5000))
-            return {};
-        const qsizetype start = out.indexOf("listening on ") + qsizetype(strlen("listening on "));
-        const qsizetype end = out.indexOf('\n', start);
-        return QUrl(QString::fromUtf8(out.mid(start, end - start)));
-    }
-
-    bool waitForFinished(int timeoutMs = 10000)
-    {
-        return QTest::qWaitFor([&] { return process.state() == QProcess::NotRunning; }, timeoutMs);
-    }
-
-    QProcess process;
-    QByteArray out;
-    QByteArray err;
-};
 
 bool hasErr(const TestPeer &peer)
 {
@@ -122,7 +59,7 @@ void tst_Daemon::keysOnCommandLine()
 {
     const QByteArray serviceKey = "cli-service-key-7c1d";
     const QByteArray clientKey = "cli-client-key-52ab";
-    Daemon daemon;
+    DaemonProcess daemon;
     QVERIFY(daemon.start({QStringLiteral("--listen"), kAnyPort, QStringLiteral("--service-key"),
                           QString::fromUtf8(serviceKey), QStringLiteral("--client-key"),
                           QString::fromUtf8(clientKey), QStringLiteral("--log-level"), QStringLiteral("debug")}));
@@ -176,7 +113,7 @@ void tst_Daemon::keysOnCommandLine()
 
 void tst_Daemon::generatedKeys()
 {
-    Daemon daemon;
+    DaemonProcess daemon;
     QVERIFY(daemon.start({QStringLiteral("--listen"), kAnyPort, QStringLiteral("--log-level"),
                           QStringLiteral("debug")}));
     const QUrl url = daemon.waitForListening();
@@ -229,7 +166,7 @@ void tst_Daemon::terminateRightAfterStart()
 {
     // A supervisor may stop the daemon as soon as it reports that it listens:
     // that must already be the graceful path (exit code 0), not death by signal.
-    Daemon daemon;
+    DaemonProcess daemon;
     QVERIFY(daemon.start({QStringLiteral("--listen"), kAnyPort, QStringLiteral("--service-key"),
                           QStringLiteral("k-1")}));
     QVERIFY(daemon.waitForOutput("middleman listening on "));
@@ -253,7 +190,7 @@ void tst_Daemon::signalAnswersPendingRequests()
     QFETCH(int, signal);
     const QByteArray serviceKey = "sig-service-key-3a9e";
     const QByteArray clientKey = "sig-client-key-77d0";
-    Daemon daemon;
+    DaemonProcess daemon;
     QVERIFY(daemon.start({QStringLiteral("--listen"), kAnyPort, QStringLiteral("--service-key"),
                           QString::fromUtf8(serviceKey), QStringLiteral("--client-key"),
                           QString::fromUtf8(clientKey)}));
@@ -330,7 +267,7 @@ void tst_Daemon::configFileWithFlagOverride()
                "request_timeout_ms = 300\n");
     file.close();
 
-    Daemon daemon;
+    DaemonProcess daemon;
     QVERIFY(daemon.start({QStringLiteral("--config"), path, QStringLiteral("--listen"), kAnyPort}));
     const QUrl url = daemon.waitForListening();
     QVERIFY2(url.isValid(), daemon.err.constData()); // the flag wins over the file
@@ -401,7 +338,7 @@ void tst_Daemon::exampleConfigLoads()
     QVERIFY2(!clientKey.isEmpty() && !clientKey.startsWith("sha256:"), clientKey.constData());
     QVERIFY(!hashedServiceKey.isEmpty());
 
-    Daemon daemon;
+    DaemonProcess daemon;
     QVERIFY(daemon.start({QStringLiteral("--config"), path, QStringLiteral("--listen"), kAnyPort}));
     const QUrl url = daemon.waitForListening();
     QVERIFY2(url.isValid(), daemon.err.constData());
@@ -470,7 +407,7 @@ void tst_Daemon::invalidConfig_data()
 
 void tst_Daemon::unknownOption()
 {
-    Daemon daemon;
+    DaemonProcess daemon;
     QVERIFY(daemon.start({QStringLiteral("--listne"), kAnyPort}));
     QVERIFY(daemon.waitForFinished());
     daemon.err += daemon.process.readAllStandardError();
@@ -492,7 +429,7 @@ void tst_Daemon::invalidConfig()
         QVERIFY(file.open(QIODevice::WriteOnly));
         file.write(text);
     }
-    Daemon daemon;
+    DaemonProcess daemon;
     QVERIFY(daemon.start({QStringLiteral("--config"), path, QStringLiteral("--listen"), kAnyPort}));
     QVERIFY(daemon.waitForFinished());
     daemon.out += daemon.process.readAllStandardOutput();
@@ -523,7 +460,7 @@ void tst_Daemon::hashKey()
     QFETCH(bool, fromStdin);
     QFETCH(QByteArray, input);
 
-    Daemon daemon;
+    DaemonProcess daemon;
     QStringList args{QStringLiteral("hash-key")};
     if (!fromStdin)
         args << QString::fromUtf8(key);
@@ -571,7 +508,7 @@ void tst_Daemon::hashKeyRefusesBadKey()
     QFETCH(QByteArray, input);
     QFETCH(QByteArray, expected);
 
-    Daemon daemon;
+    DaemonProcess daemon;
     QVERIFY(daemon.start(args));
     if (!input.isEmpty())
         daemon.process.write(input);

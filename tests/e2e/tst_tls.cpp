@@ -5,6 +5,7 @@
 
 #include "configfile.h"
 #include "consoleconnection.h"
+#include "daemonprocess.h"
 #include "testpeer.h"
 #include "tlscredentials.h"
 
@@ -19,11 +20,6 @@ using namespace Middleman::Testing;
 namespace {
 
 const QByteArray kPassphrase = "correct-horse-9f1c-7d2e";
-
-QString daemonPath()
-{
-    return QStringLiteral(MIDDLEMAN_BIN_DIR) + QStringLiteral("/middleman");
-}
 
 // Runs openssl in `dir`; false with its output when it fails.
 bool openssl(const QString &dir, const QStringList &args, QString *why)
@@ -76,63 +72,6 @@ QSslConfiguration trusting(const QString &certificate)
     configuration.setCaCertificates(QSslCertificate::fromPath(certificate));
     return configuration;
 }
-
-// The daemon process with everything it printed collected as it arrives.
-class Daemon : public QObject
-{
-    Q_OBJECT
-public:
-    Daemon()
-    {
-        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-        env.remove(QStringLiteral("QT_LOGGING_RULES"));
-        process.setProcessEnvironment(env);
-        connect(&process, &QProcess::readyReadStandardOutput, this, [this] { out += process.readAllStandardOutput(); });
-        connect(&process, &QProcess::readyReadStandardError, this, [this] { err += process.readAllStandardError(); });
-    }
-    ~Daemon() override
-    {
-        if (process.state() != QProcess::NotRunning) {
-            process.kill();
-            process.waitForFinished(5000);
-        }
-    }
-    bool start(const QStringList &args, const QString &workDir = {})
-    {
-        if (!workDir.isEmpty())
-            process.setWorkingDirectory(workDir);
-        process.start(daemonPath(), args);
-        return process.waitForStarted(5000);
-    }
-    QUrl waitForListening()
-    {
-        const QByteArray marker = "middleman listening on ";
-        if (!QTest::qWaitFor([&] { return (out.contains(marker) && out.indexOf('\n', out.indexOf(marker)) > 0)
-                                       || process.state() == QProcess::NotRunning; },
-                             10000)
-            || !out.contains(marker)) {
-            return {};
-        }
-        const qsizetype start = out.indexOf(marker) + marker.size();
-        return QUrl(QString::fromUtf8(out.mid(start, out.indexOf('\n', start) - start)));
-    }
-    bool waitForFinished(int timeoutMs = 10000)
-    {
-        const bool done = QTest::qWaitFor([&] { return process.state() == QProcess::NotRunning; }, timeoutMs);
-        out += process.readAllStandardOutput();
-        err += process.readAllStandardError();
-        return done;
-    }
-    bool stop()
-    {
-        process.terminate();
-        return waitForFinished() && process.exitStatus() == QProcess::NormalExit && process.exitCode() == 0;
-    }
-
-    QProcess process;
-    QByteArray out;
-    QByteArray err;
-};
 
 } // namespace
 
@@ -640,7 +579,7 @@ void tst_Tls::daemonServesWss()
                               "[[client_keys]]\nname = \"web\"\nkey = \"tls-client-key-1\"\n"
                               "[tls]\ncertificate = \"tls/cert.pem\"\nprivate_key = \"tls/key.pem\"\n"
                               "private_key_passphrase = \"" + kPassphrase + "\"\n"));
-    Daemon daemon;
+    DaemonProcess daemon;
     QVERIFY(daemon.start({QStringLiteral("--config"), config}, dir.filePath(QStringLiteral("run"))));
     const QUrl url = daemon.waitForListening();
     QVERIFY2(url.isValid(), daemon.err.constData());
@@ -670,7 +609,7 @@ void tst_Tls::daemonCommandLineOptions()
 {
     // --tls-cert and --tls-key without a config file, relative to the working
     // directory; the console takes the same options (BrokerOptions).
-    Daemon daemon;
+    DaemonProcess daemon;
     QVERIFY(daemon.start({QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0"), QStringLiteral("--service-key"),
                           QStringLiteral("opt-service-key"), QStringLiteral("--client-key"),
                           QStringLiteral("opt-client-key"), QStringLiteral("--tls-cert"),
@@ -688,7 +627,7 @@ void tst_Tls::daemonCommandLineOptions()
 void tst_Tls::daemonExpiredCertificate()
 {
     // Starts, and says why clients will refuse it.
-    Daemon daemon;
+    DaemonProcess daemon;
     QVERIFY(daemon.start({QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0"), QStringLiteral("--service-key"),
                           QStringLiteral("exp-service-key"), QStringLiteral("--tls-cert"),
                           file(QStringLiteral("expired-cert.pem")), QStringLiteral("--tls-key"),
@@ -760,7 +699,7 @@ void tst_Tls::daemonRefusesBadTls()
         QVERIFY(writeFile(path, table));
         all << QStringLiteral("--config") << path;
     }
-    Daemon daemon;
+    DaemonProcess daemon;
     QVERIFY(daemon.start(all, m_dir.path()));
     QVERIFY(daemon.waitForFinished());
     QCOMPARE(daemon.process.exitStatus(), QProcess::NormalExit);
