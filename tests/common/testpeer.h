@@ -3,6 +3,7 @@
 // that can stop reading or ignore pings, and a broker on port 0. Header-only.
 
 #include "broker.h"
+#include "brokeroutput.h"
 #include "codec.h"
 
 #include <QSignalSpy>
@@ -146,21 +147,13 @@ private:
         frameIsBinary.append(binary);
         if (data == "MM OK" && frames.size() == 1)
             return;
-        CodecLimits limits;
-        limits.maxMessageSize = 64 * 1024 * 1024;
-        FrameReader reader(data, limits, binary, Direction::FromBroker);
-        Message message;
-        ParseError error;
-        for (;;) {
-            const FrameReader::Item item = reader.next(message, error);
-            if (item == FrameReader::Item::End)
-                break;
-            if (item == FrameReader::Item::Message) {
+        readBrokerFrame(
+            data, binary,
+            [this](const Message &message) {
                 messages.append(message);
-            } else {
-                badFrames.append(error);
-            }
-        }
+                return true;
+            },
+            [this](const ParseError &error) { badFrames.append(error); });
     }
 };
 

@@ -4,6 +4,7 @@
 // answers pings and close frames, and reads every broker frame with the codec.
 // Header-only, no Q_OBJECT; lives on the harness's (main) thread.
 
+#include "../common/brokeroutput.h"
 #include "codec.h"
 
 #include <QByteArray>
@@ -215,22 +216,15 @@ private:
                 protocolErrors.append("handshake answered with " + data.left(64));
             return;
         }
-        CodecLimits limits;
-        limits.maxMessageSize = 64 * 1024 * 1024;
-        FrameReader reader(data, limits, binary, Direction::FromBroker);
-        Message message;
-        ParseError error;
-        for (;;) {
-            const FrameReader::Item item = reader.next(message, error);
-            if (item == FrameReader::Item::End)
-                break;
-            if (item == FrameReader::Item::Message) {
+        Testing::readBrokerFrame(
+            data, binary,
+            [this](const Message &message) {
                 ++messagesReceived;
                 if (received)
                     received(message);
-            } else
-                badMessages.append(error);
-        }
+                return true;
+            },
+            [this](const ParseError &error) { badMessages.append(error); });
     }
 
     QTcpSocket m_socket;

@@ -996,25 +996,17 @@ void tst_Soak::onFrame(Peer *p, const QByteArray &data, bool binary)
             ++m_totals.connects;
         return;
     }
-    CodecLimits limits;
-    limits.maxMessageSize = 64 * 1024 * 1024;
-    FrameReader reader(data, limits, binary, Direction::FromBroker);
-    Message message;
-    ParseError error;
-    for (;;) {
-        const FrameReader::Item item = reader.next(message, error);
-        if (item == FrameReader::Item::End)
-            return;
-        if (item == FrameReader::Item::Error) {
+    readBrokerFrame(
+        data, binary,
+        [&](const Message &message) {
+            onMessage(p, message);
+            return p->state != State::Gone;
+        },
+        [&](const ParseError &error) {
             fail(QStringLiteral("peer %1: unreadable broker output: %2")
                      .arg(p->serial)
                      .arg(QString::fromUtf8(error.reason)));
-            continue;
-        }
-        onMessage(p, message);
-        if (p->state == State::Gone)
-            return;
-    }
+        });
 }
 
 void tst_Soak::onMessage(Peer *p, const Message &m)
