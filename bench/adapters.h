@@ -1,0 +1,68 @@
+// The three brokers the load generator speaks to, behind one interface: the
+// scenarios say "subscribe", "publish", "request" and the adapter writes the
+// broker's own wire protocol (middleman's text protocol, the NATS client
+// protocol in binary WebSocket frames, MQTT 3.1.1 QoS 0).
+//
+// Topics are given in dotted form ("bench.fanout"); the MQTT adapter turns the
+// dots into slashes. Payloads never hold a line break and never start with '.',
+// so every protocol carries them unchanged.
+#pragma once
+
+#include "connection.h"
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bench {
+
+enum class Role { Idle, Publisher, Subscriber, Requester, Responder };
+
+struct IncomingRequest {
+    std::string_view topic;
+    std::string_view replyTo;  // where the answer goes (ReqID, reply subject or reply topic)
+    std::string_view payload;  // what the requester sent, as the scenario gave it
+};
+
+// What a scenario hears from its connections.
+class Sink {
+public:
+    virtual ~Sink() = default;
+    virtual void ready(Connection&) = 0;                                  // logged in
+    virtual void synced(Connection&) {}                                   // sync() came back
+    virtual void message(Connection&, std::string_view /*topic*/, std::string_view /*payload*/) {}
+    virtual void request(Connection&, const IncomingRequest&) {}
+    virtual void response(Connection&, std::string_view /*payload*/, bool /*ok*/) {}
+    virtual void failed(Connection&, std::string_view why) = 0;           // the scenario cannot go on
+};
+
+struct Launch {
+    std::string configTemplate;  // file name under bench/peers/
+    std::vector<std::string> arguments;  // {config} and {port} are replaced
+};
+
+class Adapter {
+public:
+    virtual ~Adapter() = default;
+    virtual std::string name() const = 0;
+    virtual Endpoint endpoint(uint16_t port) const = 0;
+    virtual Launch launch() const = 0;
+    virtual std::vector<std::string> versionCommand() const = 0;
+
+    virtual void attach(Connection&, Role) const = 0;  // before start(): per-connection state
+    virtual void login(Connection&) const = 0;         // once open; Sink::ready when accepted
+    virtual void subscribe(Connection&, std::string_view topic) const = 0;
+    virtual void respondTo(Connection&, std::string_view topic) const = 0;  // one of the load-balanced responders
+    virtual void listenForReplies(Connection&) const = 0;                   // requester set-up
+    virtual void sync(Connection&) const = 0;  // Sink::synced once all sent before took effect
+    virtual void publish(Connection&, std::string_view topic, std::string_view payload) const = 0;
+    virtual void request(Connection&, std::string_view topic, std::string_view payload) const = 0;
+    virtual void reply(Connection&, const IncomingRequest&, std::string_view payload) const = 0;
+    virtual void frame(Connection&, std::string_view frame, Sink&) const = 0;
+};
+
+std::unique_ptr<Adapter> makeAdapter(std::string_view broker);  // "middleman", "nats-server", "mosquitto"
+std::vector<std::string> allBrokers();
+
+} // namespace bench

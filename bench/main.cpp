@@ -1,0 +1,392 @@
+// middleman-bench: starts middleman, nats-server and Mosquitto in turn on
+// loopback, drives the same scenarios against each from this one process, and
+// writes a Markdown table and a PNG chart (docs/benchmarks.md).
+#include "adapters.h"
+#include "brokerprocess.h"
+#include "machine.h"
+#include "report.h"
+#include "scenarios.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#ifndef MIDDLEMAN_BENCH_SOURCE_DIR
+#define MIDDLEMAN_BENCH_SOURCE_DIR "bench"
+#endif
+
+namespace fs = std::filesystem;
+using namespace bench;
+
+namespace {
+
+struct Options {
+    std::string mode = "full";  // full, quick, smoke
+    std::vector<std::string> brokers = allBrokers();
+    std::set<std::string> scenarios = {"fanout", "reqres", "connections", "topics"};
+    std::string out;
+    std::string bin;
+    std::string peers = MIDDLEMAN_BENCH_SOURCE_DIR "/peers";
+    int maxConnections = 0;  // 0: as many as the open-file limit allows
+};
+
+// One scenario with one set of parameters, run against each broker in turn.
+struct Case {
+    std::string scenario;
+    std::string params;
+    std::function<Measurement(const Adapter&, uint16_t, const BrokerProbe&)> run;
+};
+
+std::vector<std::string> split(const std::string& list)
+{
+    std::vector<std::string> items;
+    std::stringstream in(list);
+    for (std::string item; std::getline(in, item, ',');) {
+        if (!item.empty())
+            items.push_back(item);
+    }
+    return items;
+}
+
+void usage(std::FILE* to)
+{
+    std::fprintf(to,
+                 "Usage: middleman-bench [--quick | --smoke] [options]\n"
+                 "Runs the same scenarios against middleman, nats-server and Mosquitto on loopback\n"
+                 "and writes a Markdown table and a PNG chart.\n\n"
+                 "  --quick               a shorter set of scenarios (under 2 minutes)\n"
+                 "  --smoke               tiny scenarios that must move every message; exit 1 otherwise\n"
+                 "  --brokers LIST        comma-separated: middleman,nats-server,mosquitto\n"
+                 "  --scenarios LIST      comma-separated: fanout,reqres,connections,topics\n"
+                 "  --out DIR             where <mode>.md and <mode>.png go (default bench/results/)\n"
+                 "  --bin DIR             where the middleman executable is (default: beside this one)\n"
+                 "  --peers DIR           the broker configs (default bench/peers/)\n"
+                 "  --max-connections N   cap for the connections scenario\n");
+}
+
+bool parse(int argc, char** argv, Options& options)
+{
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        const auto value = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "%s needs a value\n", arg.c_str());
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (arg == "--quick")
+            options.mode = "quick";
+        else if (arg == "--smoke")
+            options.mode = "smoke";
+        else if (arg == "--brokers")
+            options.brokers = split(value());
+        else if (arg == "--scenarios") {
+            const auto list = split(value());
+            options.scenarios = {list.begin(), list.end()};
+        } else if (arg == "--out")
+            options.out = value();
+        else if (arg == "--bin")
+            options.bin = value();
+        else if (arg == "--peers")
+            options.peers = value();
+        else if (arg == "--max-connections")
+            options.maxConnections = std::atoi(value().c_str());
+        else if (arg == "-h" || arg == "--help") {
+            usage(stdout);
+            std::exit(0);
+        } else {
+            std::fprintf(stderr, "unknown option %s\n", arg.c_str());
+            usage(stderr);
+            return false;
+        }
+    }
+    for (const std::string& broker : options.brokers) {
+        if (!makeAdapter(broker)) {
+            std::fprintf(stderr, "unknown broker %s\n", broker.c_str());
+            return false;
+        }
+    }
+    for (const std::string& scenario : options.scenarios) {
+        if (scenario != "fanout" && scenario != "reqres" && scenario != "connections" && scenario != "topics") {
+            std::fprintf(stderr, "unknown scenario %s\n", scenario.c_str());
+            return false;
+        }
+    }
+    return true;
+}
+
+// Every connection costs a descriptor on each side; children inherit the limit.
+long raiseOpenFileLimit()
+{
+    rlimit limit{};
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    return long(limit.rlim_cur);
+}
+
+std::string sizeLabel(int bytes)
+{
+    return bytes >= 1024 && bytes % 1024 == 0 ? std::to_string(bytes / 1024) + " KiB" : std::to_string(bytes) + " B";
+}
+
+Timing timingFor(const std::string& mode)
+{
+    Timing timing;
+    if (mode == "quick") {
+        timing.warmupSeconds = 0.5;
+        timing.measureSeconds = 1.5;
+        timing.latencySeconds = 1.0;
+    } else if (mode == "smoke") {
+        timing.warmupSeconds = 0.2;
+        timing.measureSeconds = 0.3;
+        timing.latencySeconds = 0.3;
+        timing.exact = true;
+    }
+    return timing;
+}
+
+std::vector<Case> plan(const Options& options, int connectionCap, std::vector<std::string>& notes)
+{
+    const bool smoke = options.mode == "smoke";
+    const bool quick = options.mode == "quick";
+    const Timing timing = timingFor(options.mode);
+    std::vector<Case> cases;
+    const auto want = [&](const char* scenario) { return options.scenarios.count(scenario) > 0; };
+    using List = std::vector<int>;
+
+    if (want("fanout")) {
+        const List counts = smoke ? List{3} : quick ? List{10, 1000} : List{1, 10, 100, 1000};
+        const List sizes = smoke ? List{16} : quick ? List{256} : List{16, 256, 4096};
+        for (int size : sizes) {
+            for (int n : counts) {
+                cases.push_back({"fanout", "N=" + std::to_string(n) + " " + sizeLabel(size),
+                                 [=](const Adapter& a, uint16_t port, const BrokerProbe& p) {
+                                     return runFanout(a, port, p, n, size, timing);
+                                 }});
+            }
+        }
+    }
+    if (want("reqres")) {
+        const List requesters = smoke ? List{2} : quick ? List{16, 256} : List{1, 16, 256};
+        const List responders = smoke ? List{2} : quick ? List{4} : List{1, 4};
+        for (int k : responders) {
+            for (int m : requesters) {
+                cases.push_back({"reqres", "M=" + std::to_string(m) + " K=" + std::to_string(k) + " 64 B",
+                                 [=](const Adapter& a, uint16_t port, const BrokerProbe& p) {
+                                     return runReqRes(a, port, p, m, k, 64, timing);
+                                 }});
+            }
+        }
+    }
+    if (want("connections")) {
+        List counts = smoke ? List{20} : quick ? List{5000} : List{10000, 50000, 100000};
+        List runnable;
+        for (int c : counts) {
+            if (c <= connectionCap) {
+                runnable.push_back(c);
+            } else {
+                notes.push_back("connections C=" + std::to_string(c) + " not run: the open-file limit here allows "
+                                + std::to_string(connectionCap) + " connections per process");
+                if (runnable.empty() || runnable.back() < connectionCap)
+                    runnable.push_back(connectionCap);
+            }
+        }
+        for (int c : runnable) {
+            cases.push_back({"connections", "C=" + std::to_string(c),
+                             [=](const Adapter& a, uint16_t port, const BrokerProbe& p) {
+                                 return runConnections(a, port, p, c, timing);
+                             }});
+        }
+    }
+    if (want("topics")) {
+        const int topics = std::min(smoke ? 20 : quick ? 2000 : 10000, connectionCap);
+        cases.push_back({"topics", "T=" + std::to_string(topics) + " 256 B",
+                         [=](const Adapter& a, uint16_t port, const BrokerProbe& p) {
+                             return runTopics(a, port, p, topics, 256, timing);
+                         }});
+    }
+    return cases;
+}
+
+std::string utcNow(const char* format)
+{
+    const std::time_t now = std::time(nullptr);
+    char text[64];
+    std::strftime(text, sizeof text, format, std::gmtime(&now));
+    return text;
+}
+
+std::string firstLine(const std::string& text)
+{
+    std::string line = text.substr(0, text.find('\n'));
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+        line.pop_back();
+    return line;
+}
+
+double probeCpu(int pid)
+{
+    return BrokerProcess::cpuSecondsOf(pid);
+}
+
+long probeRss(int pid)
+{
+    return BrokerProcess::rssKiBOf(pid);
+}
+
+void addFigure(Report& report, const Case& c, const std::string& metric, bool higherIsBetter,
+               const std::string& broker, double value, const std::string& note)
+{
+    for (Figure& figure : report.figures) {
+        if (figure.scenario == c.scenario && figure.params == c.params && figure.metric == metric) {
+            if (note.empty())
+                figure.values[broker] = value;
+            else
+                figure.notes[broker] = note;
+            return;
+        }
+    }
+    Figure figure;
+    figure.scenario = c.scenario;
+    figure.params = c.params;
+    figure.metric = metric;
+    figure.higherIsBetter = higherIsBetter;
+    if (note.empty())
+        figure.values[broker] = value;
+    else
+        figure.notes[broker] = note;
+    report.figures.push_back(std::move(figure));
+}
+
+// The metrics each scenario reports, in table order.
+struct Metric {
+    const char* name;
+    bool higherIsBetter;
+    double Measurement::*value;
+};
+std::vector<Metric> metricsOf(const std::string& scenario)
+{
+    if (scenario == "fanout" || scenario == "topics")
+        return {{"delivered msg/s", true, &Measurement::deliveredPerSecond},
+                {"p50 µs", false, &Measurement::p50Micros},
+                {"p99 µs", false, &Measurement::p99Micros}};
+    if (scenario == "reqres")
+        return {{"round trips/s", true, &Measurement::roundTripsPerSecond},
+                {"p50 µs", false, &Measurement::p50Micros},
+                {"p99 µs", false, &Measurement::p99Micros}};
+    return {{"broker KiB/conn", false, &Measurement::kibPerConnection}, {"open s", false, &Measurement::openSeconds}};
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    Options options;
+    if (!parse(argc, argv, options))
+        return 2;
+    if (options.bin.empty())
+        options.bin = fs::canonical("/proc/self/exe").parent_path().string();
+    if (options.out.empty())
+        options.out = MIDDLEMAN_BENCH_SOURCE_DIR "/results";
+    std::error_code ignored;
+    fs::create_directories(options.out, ignored);
+
+    const long openFiles = raiseOpenFileLimit();
+    // Each side of a connection holds a descriptor in its own process; keep some for the rest.
+    int connectionCap = int(openFiles) - 200;
+    if (options.maxConnections > 0)
+        connectionCap = std::min(connectionCap, options.maxConnections);
+
+    char workTemplate[] = "/tmp/middleman-bench.XXXXXX";
+    if (!::mkdtemp(workTemplate)) {
+        std::perror("mkdtemp");
+        return 2;
+    }
+    const Paths paths{options.peers, options.bin, workTemplate};
+
+    Report report;
+    report.title = "middleman-bench results";
+    report.startedAt = utcNow("%Y-%m-%dT%H:%M:%SZ");
+    report.mode = options.mode;
+    report.brokers = options.brokers;
+    report.machine = describeMachine();
+    std::vector<std::unique_ptr<Adapter>> adapters;
+    for (const std::string& broker : options.brokers) {
+        adapters.push_back(makeAdapter(broker));
+        std::vector<std::string> command = adapters.back()->versionCommand();
+        for (std::string& argument : command)
+            argument = replaceAll(argument, "{bin}", options.bin);
+        report.brokerVersions[broker] = firstLine(commandOutput(command));
+    }
+
+    const std::vector<Case> cases = plan(options, connectionCap, report.notes);
+    int failures = 0;
+    for (const Case& c : cases) {
+        // Brokers take turns on each case, so a drift of the machine touches all alike.
+        for (const auto& adapter : adapters) {
+            const std::string broker = adapter->name();
+            std::printf("%-12s %-22s %-12s ", c.scenario.c_str(), c.params.c_str(), broker.c_str());
+            std::fflush(stdout);
+            BrokerProcess process(*adapter, paths);
+            std::string error;
+            Measurement m;
+            if (!process.start(&error)) {
+                m.error = error;
+            } else {
+                const BrokerProbe probe{process.pid(), &probeCpu, &probeRss};
+                m = c.run(*adapter, process.port(), probe);
+                if (!m.ok && m.error.empty())
+                    m.error = "failed";
+                if (!m.ok)
+                    m.error += " (broker log: " + firstLine(process.logTail(300)) + ")";
+            }
+            process.stop();
+            if (!m.ok) {
+                ++failures;
+                std::printf("FAILED: %s\n", m.error.c_str());
+                for (const Metric& metric : metricsOf(c.scenario))
+                    addFigure(report, c, metric.name, metric.higherIsBetter, broker, 0, "failed: " + m.error);
+                continue;
+            }
+            std::string line;
+            for (const Metric& metric : metricsOf(c.scenario)) {
+                addFigure(report, c, metric.name, metric.higherIsBetter, broker, m.*metric.value, {});
+                line += formatNumber(m.*metric.value) + " " + metric.name + "  ";
+            }
+            for (const std::string& note : m.notes) {
+                report.notes.push_back(c.scenario + " " + c.params + ", " + broker + ": " + note);
+                line += "[" + note + "] ";
+            }
+            report.cpu.push_back({c.scenario, c.params, broker, m.wallSeconds, m.benchCpuSeconds, m.brokerCpuSeconds});
+            std::printf("%s bench %.2f / broker %.2f cores\n", line.c_str(),
+                        m.wallSeconds > 0 ? m.benchCpuSeconds / m.wallSeconds : 0,
+                        m.wallSeconds > 0 ? m.brokerCpuSeconds / m.wallSeconds : 0);
+            std::fflush(stdout);
+        }
+    }
+
+    const std::string base = options.out + "/" + options.mode;
+    std::ofstream(base + ".md", std::ios::trunc) << markdown(report);
+    std::string chartError;
+    if (!writeChart(report, base + ".png", &chartError))
+        std::fprintf(stderr, "chart not written: %s\n", chartError.c_str());
+    std::printf("\nWrote %s.md and %s.png (broker configs and logs of this run: %s)\n", base.c_str(), base.c_str(),
+                workTemplate);
+    if (failures > 0)
+        std::printf("%d runs failed; see the notes in %s.md\n", failures, base.c_str());
+    // A smoke run is a check: every adapter must connect and move every message.
+    return options.mode == "smoke" && failures > 0 ? 1 : 0;
+}

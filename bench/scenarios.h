@@ -1,0 +1,55 @@
+// The four scenarios of middleman-bench. Each runs against one broker that is
+// already listening, on one io_context in this thread, and returns its figures.
+#pragma once
+
+#include "adapters.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+struct Timing {
+    double warmupSeconds = 1.0;
+    double measureSeconds = 3.0;
+    double latencySeconds = 3.0;
+    double latencyLoad = 0.5;  // latency is measured at this fraction of the measured maximum rate
+    bool exact = false;        // smoke: every message must arrive, nothing may stall
+};
+
+struct Measurement {
+    bool ok = false;
+    std::string error;                 // why not ok
+    std::vector<std::string> notes;    // ok, but worth knowing (losses, caps)
+    // fanout / topics
+    double deliveredPerSecond = 0;
+    double p50Micros = 0, p99Micros = 0;
+    // reqres
+    double roundTripsPerSecond = 0;
+    // connections
+    int connections = 0;
+    double openSeconds = 0;
+    double kibPerConnection = 0;
+    // what the run cost
+    double wallSeconds = 0;
+    double benchCpuSeconds = 0;
+    double brokerCpuSeconds = 0;
+    uint64_t messagesMoved = 0;  // deliveries or round trips counted in total
+};
+
+// What the scenarios need to know of the broker process.
+struct BrokerProbe {
+    int pid = -1;
+    double (*cpuSeconds)(int pid) = nullptr;
+    long (*rssKiB)(int pid) = nullptr;
+};
+
+Measurement runFanout(const Adapter&, uint16_t port, const BrokerProbe&, int subscribers, int payloadBytes,
+                      const Timing&);
+Measurement runReqRes(const Adapter&, uint16_t port, const BrokerProbe&, int requesters, int responders,
+                      int payloadBytes, const Timing&);
+Measurement runConnections(const Adapter&, uint16_t port, const BrokerProbe&, int connections, const Timing&);
+Measurement runTopics(const Adapter&, uint16_t port, const BrokerProbe&, int topics, int payloadBytes, const Timing&);
+
+} // namespace bench
