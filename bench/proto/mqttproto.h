@@ -62,7 +62,7 @@ struct Packet {
     uint8_t flags = 0;            // low nibble of the first byte (PUBLISH: DUP, QoS, RETAIN)
     std::string_view topic;       // PUBLISH
     std::string_view payload;     // PUBLISH: application message; SUBACK: all return codes;
-                                  // other types: the whole variable part
+                                  // client-only types: the whole body; others: empty
     uint16_t packetId = 0;        // PUBLISH with QoS > 0, PUBACK..PUBCOMP, SUBACK, UNSUBACK
     uint8_t returnCode = 0;       // CONNACK return code, or the first SUBACK return code
     bool sessionPresent = false;  // CONNACK
