@@ -365,6 +365,8 @@ void TestBenchProto::natsParseMalformed_data()
     QTest::newRow("length overflows") << QByteArray("MSG a 1 99999999999999999999999\r\n") << 0;
     QTest::newRow("length too short") << QByteArray("MSG a 1 3\r\nhello\r\n") << 0;
     QTest::newRow("missing CRLF after payload") << QByteArray("PING\r\nMSG a 1 5\r\nhelloPING\r\n") << 1;
+    // Two stray bytes where the CRLF belongs, then a valid op: no silent resync.
+    QTest::newRow("other bytes after payload") << QByteArray("MSG a 1 5\r\nhelloXXPING\r\n") << 0;
     QTest::newRow("only CR after payload") << QByteArray("MSG a 1 5\r\nhello\rX") << 0;
     QTest::newRow("bad sid") << QByteArray("MSG a b 5\r\nhello\r\n") << 0;
     QTest::newRow("too few MSG args") << QByteArray("MSG a 5\r\nhello\r\n") << 0;
