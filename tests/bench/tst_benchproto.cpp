@@ -169,7 +169,8 @@ const std::string kMqttGoodStream = kMqttStream.substr(0, kMqttStream.size() - 7
     + "\xb0\x02\x00\x09"s // UNSUBACK id 9
     + "\xd0\x00"s         // PINGRESP
     + "\x30\x02\x00\x00"s // PUBLISH empty topic, empty payload
-    + "\x40\x02\xab\xcd"s; // PUBACK id 0xabcd
+    + "\x40\x02\xab\xcd"s // PUBACK id 0xabcd
+    + "\x3d\x08\x00\x03" "a/b" "\x00\x2a" "!"s; // PUBLISH QoS 2 DUP RETAIN, id 42
 
 const QByteArrayList kMqttGoodStreamPackets = {
     "2|0|||0|0|-",
@@ -182,6 +183,7 @@ const QByteArrayList kMqttGoodStreamPackets = {
     "13|0|||0|0|-",
     "3|0|||0|0|-",
     "4|0|||43981|0|-",
+    "3|13|a/b|21|42|0|-",
 };
 
 } // namespace
