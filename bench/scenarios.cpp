@@ -164,9 +164,10 @@ protected:
     virtual void onReady(Connection&) {}
 
     const Adapter& m_adapter;
+    Endpoint m_endpoint;
+    const BrokerProbe& m_probe;
     int m_ready = 0;
     int m_synced = 0;
-    const BrokerProbe& m_probe;
 
 private:
     bool startNext()
@@ -182,7 +183,6 @@ private:
     }
 
     asio::io_context m_io{1};
-    Endpoint m_endpoint;
     asio::executor_work_guard<asio::io_context::executor_type> m_work;
     std::vector<std::shared_ptr<Connection>> m_connections;
     std::vector<Role> m_roles;
@@ -228,6 +228,7 @@ public:
 
         // Maximum rate: keep the window full.
         m_pumping = true;
+        m_lastProgressNs = nowNs();
         pump();
         const auto watch = [this, &timing] { watchStall(timing); };
         runFor(timing.warmupSeconds, watch);
@@ -248,6 +249,7 @@ public:
         const double messagesPerSecond = std::max(1.0, m.deliveredPerSecond / double(m_perMessage) * timing.latencyLoad);
         m_recording = true;
         const int64_t start = nowNs();
+        m_lastProgressNs = start;
         uint64_t paced = 0;
         runFor(timing.latencySeconds, [&] {
             const auto due = uint64_t(double(nowNs() - start) * messagesPerSecond / 1e9);
