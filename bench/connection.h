@@ -62,7 +62,9 @@ private:
     void readNext();
     void writeNext();
 
-    using Socket = boost::asio::ip::tcp::socket;
+    // The io_context's own executor type rather than the type-erased default:
+    // no executor copies on every operation.
+    using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
     boost::beast::websocket::stream<Socket> m_ws;
     Endpoint m_endpoint;
     Handlers m_handlers;

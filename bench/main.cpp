@@ -374,6 +374,15 @@ int main(int argc, char** argv)
                 line += "[" + note + "] ";
             }
             report.cpu.push_back({c.scenario, c.params, broker, m.wallSeconds, m.benchCpuSeconds, m.brokerCpuSeconds});
+            // One thread of the load generator can use one core at most.
+            const double benchCores = m.wallSeconds > 0 ? m.benchCpuSeconds / m.wallSeconds : 0;
+            if (benchCores >= 0.9 && c.scenario != "connections") {
+                char text[160];
+                std::snprintf(text, sizeof text,
+                              "the load generator used %.2f cores, its limit: this figure is a lower bound for the broker",
+                              benchCores);
+                report.notes.push_back(c.scenario + " " + c.params + ", " + broker + ": " + text);
+            }
             std::printf("%s bench %.2f / broker %.2f cores\n", line.c_str(),
                         m.wallSeconds > 0 ? m.benchCpuSeconds / m.wallSeconds : 0,
                         m.wallSeconds > 0 ? m.brokerCpuSeconds / m.wallSeconds : 0);

@@ -12,6 +12,7 @@ packages=(
   libtomlplusplus-dev
   libssl-dev libssl3 openssl
   fonts-dejavu-core
+  libboost-dev nats-server mosquitto
 )
 scripts/install-packages.sh "${packages[@]}"
 
