@@ -12,11 +12,6 @@ namespace {
 constexpr std::string_view kServiceKey = "bench-service-key";  // bench/peers/middleman.toml
 constexpr std::string_view kClientKey = "bench-client-key";
 
-bool startsWith(std::string_view text, std::string_view prefix)
-{
-    return text.substr(0, prefix.size()) == prefix;
-}
-
 std::string_view nextLine(std::string_view& rest)
 {
     const auto end = rest.find('\n');

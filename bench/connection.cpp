@@ -96,6 +96,8 @@ void Connection::writeNext()
         if (self->m_inFlight.capacity() > (256u << 10))
             std::string().swap(self->m_inFlight);
         self->flush();
+        if (self->m_handlers.written)
+            self->m_handlers.written(*self);
     });
 }
 

@@ -34,6 +34,7 @@ public:
         std::function<void(Connection&)> opened;                       // upgrade done
         std::function<void(Connection&, std::string_view)> frame;      // one WebSocket message
         std::function<void(Connection&, std::string_view why)> failed; // any error; the connection is dead
+        std::function<void(Connection&)> written;                      // a write completed
     };
 
     Connection(boost::asio::io_context& io, const Endpoint& endpoint, Handlers handlers, int index);
@@ -45,6 +46,9 @@ public:
 
     std::string& out() { return m_pending; }  // append protocol bytes, then flush()
     void flush();
+    // Bytes appended but not yet handed to the socket: a sender holds back
+    // while this is large, as a client library's bounded send buffer would.
+    size_t unsent() const { return m_pending.size(); }
     void close();  // a WebSocket close handshake, then the socket goes
 
     int index() const { return m_index; }

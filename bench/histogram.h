@@ -4,6 +4,7 @@
 
 #include <array>
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 
 namespace bench {
@@ -25,7 +26,7 @@ public:
             return 0;
         const uint64_t rank = uint64_t(q * double(m_total - 1)) + 1;
         uint64_t seen = 0;
-        for (size_t i = 0; i < m_counts.size(); ++i) {
+        for (std::size_t i = 0; i < m_counts.size(); ++i) {
             seen += m_counts[i];
             if (seen >= rank)
                 return int64_t(middle(i));
@@ -35,22 +36,22 @@ public:
 
 private:
     static constexpr int kSubBits = 7;  // 128 sub-buckets per power of two
-    static constexpr size_t kSub = size_t(1) << kSubBits;
+    static constexpr std::size_t kSub = std::size_t(1) << kSubBits;
 
-    static size_t index(uint64_t value)
+    static std::size_t index(uint64_t value)
     {
         if (value < kSub)
-            return size_t(value);
+            return std::size_t(value);
         const int magnitude = 63 - std::countl_zero(value);  // >= kSubBits
         const int shift = magnitude - kSubBits;
-        const size_t sub = size_t(value >> shift) - kSub;    // 0 .. kSub-1
-        return kSub + size_t(shift) * kSub + sub;
+        const std::size_t sub = std::size_t(value >> shift) - kSub;    // 0 .. kSub-1
+        return kSub + std::size_t(shift) * kSub + sub;
     }
-    static uint64_t middle(size_t i)
+    static uint64_t middle(std::size_t i)
     {
         if (i < kSub)
             return i;
-        const size_t shift = (i - kSub) / kSub;
+        const std::size_t shift = (i - kSub) / kSub;
         const uint64_t sub = (i - kSub) % kSub + kSub;
         return (sub << shift) + ((uint64_t(1) << shift) >> 1);
     }

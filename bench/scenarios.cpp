@@ -83,6 +83,7 @@ public:
         handlers.opened = [this](Connection& c) { m_adapter.login(c); };
         handlers.frame = [this](Connection& c, std::string_view frame) { m_adapter.frame(c, frame, *this); };
         handlers.failed = [this](Connection& c, std::string_view why) { failed(c, why); };
+        handlers.written = [this](Connection& c) { onWritten(c); };
         auto connection = std::make_shared<Connection>(m_io, m_endpoint, std::move(handlers), index);
         m_adapter.attach(*connection, role);
         m_connections.push_back(connection);
@@ -168,6 +169,7 @@ public:
 
 protected:
     virtual void onReady(Connection&) {}
+    virtual void onWritten(Connection&) {}
 
     const Adapter& m_adapter;
     Endpoint m_endpoint;
@@ -217,9 +219,11 @@ public:
             m_topics.push_back("bench.fanout");
         }
         m_perMessage = ownTopics ? 1 : uint64_t(subscribers);
-        // In flight at once: about 64 MiB across all subscribers, 8 to 2000 messages.
+        // In flight at once: about 16 MiB across all subscribers, 8 to 2000
+        // messages: enough to keep every broker busy, and a backlog any of them
+        // clears within a fraction of a second.
         const uint64_t perDelivery = uint64_t(m_payload.size()) + 64;
-        m_window = std::clamp<uint64_t>((64u << 20) / (perDelivery * m_perMessage), 8, 2000);
+        m_window = std::clamp<uint64_t>((16u << 20) / (perDelivery * m_perMessage), 8, 2000);
     }
 
     Measurement run(const Timing& timing)
@@ -247,8 +251,6 @@ public:
         m_pumping = false;
         if (!drain(timing))
             return failure(m, "deliveries did not finish");
-        if (!error().empty())
-            return failure(m, "");
         m.deliveredPerSecond = double(during) / m.wallSeconds;
 
         // Latency at a fixed fraction of that rate, paced by the clock: each
@@ -267,14 +269,13 @@ public:
         if (!drain(timing))
             return failure(m, "deliveries did not finish");
         m_recording = false;
-        if (!error().empty())
-            return failure(m, "");
         m.p50Micros = double(m_latency.percentile(0.50)) / 1e3;
         m.p99Micros = double(m_latency.percentile(0.99)) / 1e3;
         m.messagesMoved = m_delivered;
         if (m_lost > 0) {
             m.notes.push_back(std::to_string(m_lost) + " of " + std::to_string(m_sent * m_perMessage)
-                              + " deliveries never arrived");
+                              + " deliveries did not arrive (lost after a second without any delivery, or 10 s"
+                                " after publishing stopped)");
             if (timing.exact)
                 return failure(m, "deliveries lost");
         }
@@ -285,6 +286,9 @@ public:
     void message(Connection&, std::string_view, std::string_view payload) override
     {
         ++m_delivered;
+        // A delivery counted as lost may still come, late: then it was not lost.
+        if (m_lost > 0 && m_delivered + m_lost > m_sent * m_perMessage)
+            --m_lost;
         if (m_recording) {
             const int64_t sent = stampOf(payload);
             if (sent < 0)
@@ -307,10 +311,19 @@ protected:
 private:
     uint64_t outstanding() const { return m_sent * m_perMessage - m_delivered - m_lost; }
 
+    // The publisher holds at most 64 KiB that the socket has not taken yet;
+    // more goes out when a write completes or deliveries free the window.
+    static constexpr size_t kMaxUnsent = 64u << 10;
     void pump()
     {
-        while (outstanding() < m_window * m_perMessage)
+        Connection& publisher = connection(m_publisher);
+        while (outstanding() < m_window * m_perMessage && publisher.unsent() < kMaxUnsent)
             publishOne(nowNs());
+    }
+    void onWritten(Connection& c) override
+    {
+        if (m_pumping && c.index() == m_publisher)
+            pump();
     }
     void publishOne(int64_t due)
     {
@@ -337,9 +350,18 @@ private:
                 pump();
         }
     }
+    // Waits for what is still on its way. A broker that trickles (Mosquitto
+    // over WebSockets with 4 KiB messages sends a little every half second)
+    // gets 10 s; what has not come by then counts as lost, and the run goes on
+    // unless every message must arrive.
     bool drain(const Timing& timing)
     {
-        return runUntil([this] { return outstanding() == 0; }, 30, [this, &timing] { watchStall(timing); });
+        if (runUntil([this] { return outstanding() == 0; }, 10, [this, &timing] { watchStall(timing); }))
+            return true;
+        if (!error().empty() || timing.exact)
+            return false;
+        m_lost += outstanding();
+        return true;
     }
     Measurement& failure(Measurement& m, const std::string& what)
     {
