@@ -44,11 +44,13 @@ struct MiddlemanState : Connection::State {
 
 class MiddlemanAdapter final : public Adapter {
 public:
+    explicit MiddlemanAdapter(bool binaryFrames) : m_binary(binaryFrames) {}
     std::string name() const override { return "middleman"; }
     Endpoint endpoint(uint16_t port) const override
     {
         Endpoint e;
         e.port = port;
+        e.binary = m_binary;  // the broker forwards each message in the frame type it came in
         return e;
     }
     Launch launch() const override
@@ -151,6 +153,8 @@ public:
     }
 
 private:
+    bool m_binary;
+
     static void append(Connection& c, std::string_view command, std::string_view target, std::string_view reqId,
                        std::string_view payload)
     {
@@ -434,10 +438,10 @@ private:
 
 } // namespace
 
-std::unique_ptr<Adapter> makeAdapter(std::string_view broker)
+std::unique_ptr<Adapter> makeAdapter(std::string_view broker, bool middlemanBinary)
 {
     if (broker == "middleman")
-        return std::make_unique<MiddlemanAdapter>();
+        return std::make_unique<MiddlemanAdapter>(middlemanBinary);
     if (broker == "nats-server")
         return std::make_unique<NatsAdapter>();
     if (broker == "mosquitto")

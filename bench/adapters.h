@@ -62,7 +62,9 @@ public:
     virtual void frame(Connection&, std::string_view frame, Sink&) const = 0;
 };
 
-std::unique_ptr<Adapter> makeAdapter(std::string_view broker);  // "middleman", "nats-server", "mosquitto"
+// "middleman", "nats-server", "mosquitto"; middleman's messages go in text
+// frames unless middlemanBinary (the other two protocols are binary).
+std::unique_ptr<Adapter> makeAdapter(std::string_view broker, bool middlemanBinary = false);
 std::vector<std::string> allBrokers();
 
 } // namespace bench

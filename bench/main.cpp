@@ -18,6 +18,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -38,6 +39,7 @@ struct Options {
     std::string bin;
     std::string peers = MIDDLEMAN_BENCH_SOURCE_DIR "/peers";
     int maxConnections = 0;  // 0: as many as the open-file limit allows
+    bool middlemanBinary = false;
 };
 
 // One scenario with one set of parameters, run against each broker in turn.
@@ -71,7 +73,8 @@ void usage(std::FILE* to)
                  "  --out DIR             where <mode>.md and <mode>.png go (default bench/results/)\n"
                  "  --bin DIR             where the middleman executable is (default: beside this one)\n"
                  "  --peers DIR           the broker configs (default bench/peers/)\n"
-                 "  --max-connections N   cap for the connections scenario\n");
+                 "  --max-connections N   cap for the connections scenario\n"
+                 "  --middleman-frames F  text (default) or binary WebSocket frames for middleman's messages\n");
 }
 
 bool parse(int argc, char** argv, Options& options)
@@ -100,7 +103,14 @@ bool parse(int argc, char** argv, Options& options)
             options.bin = value();
         else if (arg == "--peers")
             options.peers = value();
-        else if (arg == "--max-connections")
+        else if (arg == "--middleman-frames") {
+            const std::string frames = value();
+            if (frames != "text" && frames != "binary") {
+                std::fprintf(stderr, "--middleman-frames takes text or binary\n");
+                return false;
+            }
+            options.middlemanBinary = frames == "binary";
+        } else if (arg == "--max-connections")
             options.maxConnections = std::atoi(value().c_str());
         else if (arg == "-h" || arg == "--help") {
             usage(stdout);
@@ -237,6 +247,14 @@ std::string firstLine(const std::string& text)
     return line;
 }
 
+// "nats-server: v2.9.10" -> "2.9.10": the first dotted number in a version line.
+std::string versionIn(const std::string& line)
+{
+    static const std::regex number(R"((\d+\.\d+(\.\d+)*))");
+    std::smatch match;
+    return std::regex_search(line, match, number) ? match.str(1) : line;
+}
+
 double probeCpu(int pid)
 {
     return BrokerProcess::cpuSecondsOf(pid);
@@ -326,13 +344,15 @@ int main(int argc, char** argv)
     report.mode = options.mode;
     report.brokers = options.brokers;
     report.machine = describeMachine();
+    if (options.middlemanBinary)
+        report.notes.push_back("middleman's messages went in binary WebSocket frames (--middleman-frames binary)");
     std::vector<std::unique_ptr<Adapter>> adapters;
     for (const std::string& broker : options.brokers) {
-        adapters.push_back(makeAdapter(broker));
+        adapters.push_back(makeAdapter(broker, options.middlemanBinary));
         std::vector<std::string> command = adapters.back()->versionCommand();
         for (std::string& argument : command)
             argument = replaceAll(argument, "{bin}", options.bin);
-        report.brokerVersions[broker] = firstLine(commandOutput(command));
+        report.brokerVersions[broker] = versionIn(firstLine(commandOutput(command)));
     }
 
     const std::vector<Case> cases = plan(options, connectionCap, report.notes);

@@ -277,13 +277,17 @@ void drawPanel(QPainter& painter, const QRect& area, const Panel& panel, const s
                          QStringLiteral("(lower is better)"));
     }
 
-    double maxValue = 0;
-    for (const Figure* figure : panel.figures)
+    // Each row is scaled to its own largest value: rows of one panel can differ
+    // by orders of magnitude, and the comparison that matters is within a row.
+    const auto rowMax = [&brokers](const Figure& figure) {
+        double maxValue = 0;
         for (const std::string& broker : brokers) {
-            const auto value = figure->values.find(broker);
-            if (value != figure->values.end() && std::isfinite(value->second))
+            const auto value = figure.values.find(broker);
+            if (value != figure.values.end() && std::isfinite(value->second))
                 maxValue = std::max(maxValue, value->second);
         }
+        return maxValue;
+    };
 
     const int barLeft = area.left() + kPanelPadding + kLabelWidth + 10;
     const int barSpan = area.right() - kPanelPadding - kValueRoom - barLeft;
@@ -302,6 +306,7 @@ void drawPanel(QPainter& painter, const QRect& area, const Panel& panel, const s
         painter.drawText(labelRect, Qt::AlignRight | Qt::AlignVCenter | Qt::TextWordWrap, qs(figure->params));
 
         painter.setFont(valueFont);
+        const double maxValue = rowMax(*figure);
         for (std::size_t i = 0; i < brokers.size(); ++i) {
             const int barTop = y + int(i) * (kBarHeight + kBarGap);
             const auto value = figure->values.find(brokers[i]);
@@ -434,7 +439,8 @@ bool writeChart(const Report& report, const std::string& pngPath, std::string* e
     painter.setFont(chartFont(15));
     painter.setPen(QColor(0x55, 0x55, 0x55));
     painter.drawText(QRect(kMargin, kMargin + 40, contentWidth, 22), Qt::AlignLeft | Qt::AlignVCenter,
-                     qs(report.startedAt) + QStringLiteral("   ·   mode: ") + qs(report.mode));
+                     qs(report.startedAt) + QStringLiteral("   ·   mode: ") + qs(report.mode)
+                         + QStringLiteral("   ·   each row's bars are scaled to that row's largest value"));
     int legendX = kMargin;
     const int legendY = kMargin + 74;
     const QFontMetrics legendMetrics(painter.font());
