@@ -18,7 +18,6 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -250,9 +249,20 @@ std::string firstLine(const std::string& text)
 // "nats-server: v2.9.10" -> "2.9.10": the first dotted number in a version line.
 std::string versionIn(const std::string& line)
 {
-    static const std::regex number(R"((\d+\.\d+(\.\d+)*))");
-    std::smatch match;
-    return std::regex_search(line, match, number) ? match.str(1) : line;
+    const auto digit = [](char ch) { return ch >= '0' && ch <= '9'; };
+    for (size_t start = 0; start < line.size(); ++start) {
+        if (!digit(line[start]) || (start > 0 && digit(line[start - 1])))
+            continue;
+        size_t end = start;
+        bool dotted = false;
+        while (end < line.size() && (digit(line[end]) || (line[end] == '.' && end + 1 < line.size() && digit(line[end + 1])))) {
+            dotted = dotted || line[end] == '.';
+            ++end;
+        }
+        if (dotted)
+            return line.substr(start, end - start);
+    }
+    return line;
 }
 
 double probeCpu(int pid)

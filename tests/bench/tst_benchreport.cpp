@@ -193,7 +193,9 @@ private Q_SLOTS:
 
     // Runs first among the chart tests: the test has no application object
     // (QTEST_APPLESS_MAIN), so writeChart must make its own.
-    void chartCreatesGuiApplicationAndDrawsEveryBroker()
+    // Without a Qt application, writeChart makes its own for the drawing and
+    // removes it again: nothing of Qt outlives the call.
+    void chartMakesItsOwnGuiApplicationAndDrawsEveryBroker()
     {
         QCOMPARE(QCoreApplication::instance(), nullptr);
         QTemporaryDir dir;
@@ -201,7 +203,7 @@ private Q_SLOTS:
         const std::string path = dir.filePath(QStringLiteral("chart.png")).toStdString();
         std::string error;
         QVERIFY2(writeChart(sampleReport(), path, &error), error.c_str());
-        QVERIFY(qobject_cast<QGuiApplication*>(QCoreApplication::instance()) != nullptr);
+        QCOMPARE(QCoreApplication::instance(), nullptr);
 
         QImage image;
         QVERIFY(image.load(QString::fromStdString(path)));
