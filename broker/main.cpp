@@ -3,7 +3,9 @@
 
 #include "broker.h"
 #include "commandline.h"
+#include "eventloop.h"
 #include "keystore.h"
+#include "logging.h"
 #include "signalwatcher.h"
 
 #include <QCommandLineParser>
@@ -40,6 +42,7 @@ int hashKey(const QStringList &args)
 
 int main(int argc, char *argv[])
 {
+    preferScalableEventDispatcher();
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("middleman"));
     QCoreApplication::setApplicationVersion(QStringLiteral(MIDDLEMAN_VERSION));
@@ -95,6 +98,7 @@ int main(int argc, char *argv[])
         std::fprintf(stderr, "middleman: %s\n", qPrintable(broker.errorString()));
         return 1;
     }
+    qCDebug(lcBroker).noquote() << "event dispatcher:" << eventDispatcherName();
     std::printf("middleman listening on %s\n", qPrintable(broker.serverUrl().toString()));
     if (!generated.isEmpty()) {
         // Printed once, to standard output only; never logged.

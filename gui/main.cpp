@@ -4,6 +4,7 @@
 
 #include "brokerhost.h"
 #include "commandline.h"
+#include "eventloop.h"
 #include "mainwindow.h"
 #include "signalwatcher.h"
 
@@ -17,6 +18,7 @@ using namespace Middleman;
 
 int main(int argc, char *argv[])
 {
+    preferScalableEventDispatcher();  // also for the broker's own thread
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("middleman-console"));
     QApplication::setApplicationVersion(QStringLiteral(MIDDLEMAN_VERSION));

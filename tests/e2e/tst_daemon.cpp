@@ -105,6 +105,8 @@ void tst_Daemon::keysOnCommandLine()
     QVERIFY2(daemon.err.contains("'service-1'"), daemon.err.constData());
     QVERIFY2(daemon.err.contains("'client-1'"), daemon.err.constData());
     QVERIFY2(daemon.err.contains("stopped"), daemon.err.constData());
+    // Qt's poll()-based event dispatcher, not GLib's (docs/design.md, "Event loop").
+    QVERIFY2(daemon.err.contains("event dispatcher: QEventDispatcherUNIX"), daemon.err.constData());
     for (const QByteArray &key : {serviceKey, clientKey}) {
         QVERIFY2(!daemon.out.contains(key), daemon.out.constData());
         QVERIFY2(!daemon.err.contains(key), daemon.err.constData());
