@@ -44,13 +44,13 @@ struct MiddlemanState : Connection::State {
 
 class MiddlemanAdapter final : public Adapter {
 public:
-    explicit MiddlemanAdapter(bool binaryFrames) : m_binary(binaryFrames) {}
+    explicit MiddlemanAdapter(const MiddlemanOptions& options) : m_options(options) {}
     std::string name() const override { return "middleman"; }
     Endpoint endpoint(uint16_t port) const override
     {
         Endpoint e;
         e.port = port;
-        e.binary = m_binary;  // the broker forwards each message in the frame type it came in
+        e.binary = m_options.binaryFrames;  // the broker forwards each message in the frame type it came in
         return e;
     }
     Launch launch() const override
@@ -77,7 +77,7 @@ public:
     void listenForReplies(Connection&) const override {}
     void sync(Connection& c) const override
     {
-        c.out() += "OPT -\nBatch: off\n\n.\n";
+        c.out() += "OPT -\n\n.\n";
         c.flush();
     }
     void publish(Connection& c, std::string_view topic, std::string_view payload) const override
@@ -99,14 +99,34 @@ public:
     {
         auto* state = static_cast<MiddlemanState*>(c.state.get());
         if (!state->loggedIn) {
-            if (frame == "MM OK") {
-                state->loggedIn = true;
-                return sink.ready(c);
+            if (frame != "MM OK")
+                return sink.failed(c, "handshake: unexpected " + std::string(frame.substr(0, 80)));
+            state->loggedIn = true;
+            if (m_options.batch) {
+                // Answered by a RES with this ReqID, which frame() passes over;
+                // whatever the scenario sends next is handled after it.
+                c.out() += "OPT -\nReqID: " + std::string(kBatchReqId) + "\nBatch: on\n\n.\n";
+                c.flush();
             }
-            return sink.failed(c, "handshake: unexpected " + std::string(frame.substr(0, 80)));
+            return sink.ready(c);
         }
-        // Without batching, one message per WebSocket message.
+        // One or more whole messages (several when batching).
         std::string_view rest = frame;
+        while (!rest.empty()) {
+            if (!message(c, rest, sink))
+                return;
+        }
+    }
+
+private:
+    static constexpr std::string_view kBatchReqId = "bench-batch";
+    MiddlemanOptions m_options;
+
+    // Reads the message at the front of `rest` and hands it to the sink; false
+    // when the frame is malformed (the sink was told) or the connection is done.
+    static bool message(Connection& c, std::string_view& rest, Sink& sink)
+    {
+        const std::string_view whole = rest;
         const std::string_view commandLine = nextLine(rest);
         const auto space = commandLine.find(' ');
         const std::string_view command = commandLine.substr(0, space);
@@ -115,8 +135,10 @@ public:
         std::string_view status;
         size_t contentLength = std::string_view::npos;
         for (;;) {
-            if (rest.empty())
-                return sink.failed(c, "truncated message from the broker");
+            if (rest.empty()) {
+                sink.failed(c, "truncated message from the broker");
+                return false;
+            }
             const std::string_view line = nextLine(rest);
             if (line.empty())
                 break;
@@ -132,28 +154,48 @@ public:
             else if (equalsNoCase(name, "Content-Length"))
                 contentLength = std::stoul(std::string(value));
         }
+        // The body ends at the terminator line (payloads never hold a line break or
+        // start with '.'), or after Content-Length bytes and then the terminator.
         std::string_view body;
         if (contentLength != std::string_view::npos) {
+            if (rest.size() < contentLength + 3 || rest.substr(contentLength, 3) != "\n.\n") {
+                sink.failed(c, "bad Content-Length body from the broker");
+                return false;
+            }
             body = rest.substr(0, contentLength);
-        } else if (rest.size() >= 3 && rest.substr(rest.size() - 3) == "\n.\n") {
-            body = rest.substr(0, rest.size() - 3);
-        } else if (rest != ".\n") {
-            return sink.failed(c, "unterminated message from the broker");
+            rest.remove_prefix(contentLength + 3);
+        } else if (rest.substr(0, 2) == ".\n") {
+            rest.remove_prefix(2);
+        } else if (const auto end = rest.find("\n.\n"); end != std::string_view::npos) {
+            body = rest.substr(0, end);
+            rest.remove_prefix(end + 3);
+        } else {
+            sink.failed(c, "unterminated message from the broker");
+            return false;
         }
-        if (command == "PUB")
-            return sink.message(c, target, body);
-        if (command == "REQ")
-            return sink.request(c, {target, reqId, body});
+        if (command == "PUB") {
+            sink.message(c, target, body);
+            return true;
+        }
+        if (command == "REQ") {
+            sink.request(c, {target, reqId, body});
+            return true;
+        }
         if (command == "RES") {
-            if (target == "-")
-                return sink.synced(c);
-            return sink.response(c, body, status.empty() || status == "200");
+            const bool ok = status.empty() || status == "200";
+            if (target != "-") {
+                sink.response(c, body, ok);
+            } else if (reqId != kBatchReqId) {
+                sink.synced(c);
+            } else if (!ok) {
+                sink.failed(c, "OPT Batch: on refused: " + std::string(whole.substr(0, 200)));
+                return false;
+            }
+            return true;
         }
-        sink.failed(c, "broker said: " + std::string(frame.substr(0, 200)));
+        sink.failed(c, "broker said: " + std::string(whole.substr(0, 200)));
+        return false;
     }
-
-private:
-    bool m_binary;
 
     static void append(Connection& c, std::string_view command, std::string_view target, std::string_view reqId,
                        std::string_view payload)
@@ -438,10 +480,10 @@ private:
 
 } // namespace
 
-std::unique_ptr<Adapter> makeAdapter(std::string_view broker, bool middlemanBinary)
+std::unique_ptr<Adapter> makeAdapter(std::string_view broker, const MiddlemanOptions& middleman)
 {
     if (broker == "middleman")
-        return std::make_unique<MiddlemanAdapter>(middlemanBinary);
+        return std::make_unique<MiddlemanAdapter>(middleman);
     if (broker == "nats-server")
         return std::make_unique<NatsAdapter>();
     if (broker == "mosquitto")

@@ -62,9 +62,14 @@ public:
     virtual void frame(Connection&, std::string_view frame, Sink&) const = 0;
 };
 
-// "middleman", "nats-server", "mosquitto"; middleman's messages go in text
-// frames unless middlemanBinary (the other two protocols are binary).
-std::unique_ptr<Adapter> makeAdapter(std::string_view broker, bool middlemanBinary = false);
+// How the load generator speaks middleman's protocol.
+struct MiddlemanOptions {
+    bool binaryFrames = false;  // its messages in binary WebSocket frames (the other two protocols are binary)
+    bool batch = true;          // every connection sends OPT Batch: on after its key (PROTOCOL.md 1, 4.9)
+};
+
+// "middleman", "nats-server", "mosquitto".
+std::unique_ptr<Adapter> makeAdapter(std::string_view broker, const MiddlemanOptions& middleman = {});
 std::vector<std::string> allBrokers();
 
 } // namespace bench

@@ -38,7 +38,7 @@ struct Options {
     std::string bin;
     std::string peers = MIDDLEMAN_BENCH_SOURCE_DIR "/peers";
     int maxConnections = 0;  // 0: as many as the open-file limit allows
-    bool middlemanBinary = false;
+    MiddlemanOptions middleman;
 };
 
 // One scenario with one set of parameters, run against each broker in turn.
@@ -73,7 +73,9 @@ void usage(std::FILE* to)
                  "  --bin DIR             where the middleman executable is (default: beside this one)\n"
                  "  --peers DIR           the broker configs (default bench/peers/)\n"
                  "  --max-connections N   cap for the connections scenario\n"
-                 "  --middleman-frames F  text (default) or binary WebSocket frames for middleman's messages\n");
+                 "  --middleman-frames F  text (default) or binary WebSocket frames for middleman's messages\n"
+                 "  --middleman-batch B   on (default): middleman packs several messages per WebSocket\n"
+                 "                        message to the load generator (OPT Batch: on); off: one each\n");
 }
 
 bool parse(int argc, char** argv, Options& options)
@@ -108,7 +110,14 @@ bool parse(int argc, char** argv, Options& options)
                 std::fprintf(stderr, "--middleman-frames takes text or binary\n");
                 return false;
             }
-            options.middlemanBinary = frames == "binary";
+            options.middleman.binaryFrames = frames == "binary";
+        } else if (arg == "--middleman-batch") {
+            const std::string batch = value();
+            if (batch != "on" && batch != "off") {
+                std::fprintf(stderr, "--middleman-batch takes on or off\n");
+                return false;
+            }
+            options.middleman.batch = batch == "on";
         } else if (arg == "--max-connections")
             options.maxConnections = std::atoi(value().c_str());
         else if (arg == "-h" || arg == "--help") {
@@ -354,11 +363,16 @@ int main(int argc, char** argv)
     report.mode = options.mode;
     report.brokers = options.brokers;
     report.machine = describeMachine();
-    if (options.middlemanBinary)
+    if (options.middleman.binaryFrames)
         report.notes.push_back("middleman's messages went in binary WebSocket frames (--middleman-frames binary)");
+    report.notes.push_back(options.middleman.batch
+                               ? "middleman's connections opted in to batching (OPT Batch: on), as nats-server packs "
+                                 "several messages per WebSocket message unasked"
+                               : "middleman's connections did not batch (--middleman-batch off): one message per "
+                                 "WebSocket message");
     std::vector<std::unique_ptr<Adapter>> adapters;
     for (const std::string& broker : options.brokers) {
-        adapters.push_back(makeAdapter(broker, options.middlemanBinary));
+        adapters.push_back(makeAdapter(broker, options.middleman));
         std::vector<std::string> command = adapters.back()->versionCommand();
         for (std::string& argument : command)
             argument = replaceAll(argument, "{bin}", options.bin);

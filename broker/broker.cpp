@@ -13,6 +13,7 @@
 #include <QWebSocketServer>
 
 #include <algorithm>
+#include <utility>
 
 namespace Middleman {
 
@@ -231,6 +232,7 @@ void Broker::onNewConnection()
         auto *session = new Session(id, socket, m_config, this);
         connect(session, &Session::frameReceived, this, &Broker::onFrame);
         connect(session, &Session::disconnected, this, &Broker::onDisconnected);
+        connect(session, &Session::batchStarted, this, &Broker::scheduleBatchFlush);
         connect(session, &Session::queueOverflow, this, [this](quint64 sid) {
             // Section 5: a slow consumer is closed; nobody else waits for it.
             if (Session *s = m_sessions.value(sid)) {
@@ -808,6 +810,27 @@ bool Broker::deliver(Session *session, const OutFrame &frame)
     }
     ++m_stats.deliveriesDropped;
     return false;
+}
+
+void Broker::scheduleBatchFlush(quint64 id)
+{
+    m_batchesDue.append(id);
+    if (m_batchFlushPosted)
+        return;
+    // Posted events run when the event loop comes back from this turn's sockets and
+    // timers, before it waits again: every frame read in this turn is routed first.
+    m_batchFlushPosted = true;
+    QMetaObject::invokeMethod(this, &Broker::flushBatches, Qt::QueuedConnection);
+}
+
+void Broker::flushBatches()
+{
+    m_batchFlushPosted = false;
+    const QList<quint64> due = std::exchange(m_batchesDue, {});
+    for (const quint64 id : due) {
+        if (Session *session = m_sessions.value(id))
+            session->flushBatch();
+    }
 }
 
 void Broker::connectNotify(const QMetaMethod &signal)

@@ -127,6 +127,9 @@ private:
     void sendStatus(quint64 id, const QByteArray &target, const QByteArray &reqId, int status,
                     const QByteArray &reason);
     bool deliver(Session *session, const OutFrame &frame);
+    // Batched output (OPT Batch: on) goes out once per event-loop turn.
+    void scheduleBatchFlush(quint64 id);
+    void flushBatches();
     // One relaxed load per message instead of isSignalConnected(), which locks.
     bool tracing() const { return m_tracing.load(std::memory_order_relaxed); }
     void trace(quint64 peer, TraceEvent::Direction direction, const Message &message);
@@ -172,6 +175,8 @@ private:
     bool m_stopped = false;
     bool m_closingAll = false; // inside shutdown()'s loop
     BrokerStats m_stats;
+    QList<quint64> m_batchesDue; // sessions holding a batch this turn
+    bool m_batchFlushPosted = false;
     std::atomic<bool> m_tracing = false; // something is connected to messageTraced
 };
 

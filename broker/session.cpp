@@ -23,10 +23,7 @@ OutFrame OutFrame::fromBytes(const QByteArray &bytes, bool binary)
     OutFrame frame;
     frame.isBinary = binary;
     frame.size = bytes.size();
-    if (binary)
-        frame.binary = bytes;
-    else
-        frame.text = QString::fromUtf8(bytes);
+    frame.bytes = bytes;
     return frame;
 }
 
@@ -95,6 +92,7 @@ bool Session::send(const OutFrame &frame)
         // Everything a frame fans out is queued before the event loop runs again;
         // first hand the kernel what it takes now (bytesWritten() arrives
         // synchronously), so only a peer that really is not reading is closed.
+        flushBatch();
         m_socket->flush();
     }
     if (m_queued + bytes > m_queueLimit) {
@@ -102,20 +100,70 @@ bool Session::send(const OutFrame &frame)
         Q_EMIT queueOverflow(m_id);
         return false;
     }
-    m_queued += bytes;
     ++m_messagesOut;
     m_bytesOut += quint64(frame.size);
-    if (frame.isBinary)
-        m_socket->sendBinaryMessage(frame.binary);
-    else
-        m_socket->sendTextMessage(frame.text);
+    if (!m_batching) {
+        m_queued += bytes;
+        write(frame);
+        return true;
+    }
+    // A batch holds one frame type and closes at kMaxBatchBytes; a message that
+    // does not fit starts the next one. The frame header is counted at the flush.
+    if (m_batchCount > 0 && (frame.isBinary != m_batchFirst.isBinary || m_batchBytes + frame.size > kMaxBatchBytes))
+        flushBatch();
+    m_queued += frame.size;
+    m_batchBytes += frame.size;
+    if (++m_batchCount == 1) {
+        m_batchFirst = frame;
+        Q_EMIT batchStarted(m_id);
+        return true;
+    }
+    if (m_batchCount == 2) {
+        m_batch.reserve(m_batchFirst.size + frame.size);
+        m_batch.append(m_batchFirst.bytes);
+    }
+    m_batch.append(frame.bytes);
     return true;
+}
+
+void Session::write(const OutFrame &frame)
+{
+    if (frame.isBinary)
+        m_socket->sendBinaryMessage(frame.bytes);
+    else
+        m_socket->sendTextMessage(frame.text());
+}
+
+void Session::setBatching(bool on)
+{
+    if (!on)
+        flushBatch(); // what was batched goes out before anything sent after
+    m_batching = on;
+}
+
+void Session::flushBatch()
+{
+    if (m_batchCount == 0)
+        return;
+    m_queued += wireSize(m_batchBytes) - m_batchBytes;
+    if (m_batchCount == 1)
+        write(m_batchFirst);
+    else if (m_batchFirst.isBinary)
+        m_socket->sendBinaryMessage(m_batch);
+    else
+        m_socket->sendTextMessage(QString::fromUtf8(m_batch));
+    // An idle connection keeps no batch buffer.
+    m_batch = QByteArray();
+    m_batchFirst = OutFrame();
+    m_batchCount = 0;
+    m_batchBytes = 0;
 }
 
 void Session::close(QWebSocketProtocol::CloseCode code, const QString &reason)
 {
     if (m_state == State::Closing)
         return;
+    flushBatch(); // messages queued before the close go out before it
     m_state = State::Closing;
     m_closedByBroker = true;
     m_closeCode = code;

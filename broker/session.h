@@ -11,18 +11,29 @@
 #include <QString>
 #include <QWebSocketProtocol>
 
+#include <memory>
+
 class QWebSocket;
 class QTimer;
 
 namespace Middleman {
 
-// One outbound frame, serialised once and shared by every receiver (implicit sharing).
+// One outbound message, serialised once and shared by every receiver (implicit
+// sharing). Its bytes go into batches as they are; the QString that a text frame
+// of its own needs is made once, when the first receiver sends it alone, and
+// every copy shares it.
 struct OutFrame
 {
-    QString text;      // set for text frames
-    QByteArray binary; // set for binary frames
+    QByteArray bytes;
     bool isBinary = false;
-    qint64 size = 0;   // payload bytes
+    qint64 size = 0; // payload bytes
+
+    const QString &text() const
+    {
+        if (m_text->isNull())
+            *m_text = QString::fromUtf8(bytes);
+        return *m_text;
+    }
 
     // Bytes in the frame type given: for forwarded messages, whose text frames are
     // UTF-8 already and gain only ASCII headers (the hot path: no check).
@@ -31,6 +42,9 @@ struct OutFrame
     // value echoed in an ERR): text unless the bytes are not UTF-8 (RFC 6455 5.6),
     // then binary rather than with bytes replaced.
     static OutFrame fromMixedBytes(const QByteArray &bytes, bool binary);
+
+private:
+    std::shared_ptr<QString> m_text = std::make_shared<QString>();
 };
 
 class Session : public QObject
@@ -50,8 +64,14 @@ public:
     QHostAddress peerAddress() const { return m_peerAddress; }
     quint16 peerPort() const { return m_peerPort; }
     QDateTime connectedAt() const { return m_connectedAt; }
+    // Section 1: a connection that opted in (OPT Batch: on) gets the messages
+    // queued for it in one event-loop turn packed into as few WebSocket messages
+    // as the frame type and kMaxBatchBytes allow. batchStarted() asks the broker
+    // to call flushBatch() once the turn's frames are handled.
+    static constexpr qint64 kMaxBatchBytes = 64 * 1024;
     bool batching() const { return m_batching; }
-    void setBatching(bool on) { m_batching = on; }
+    void setBatching(bool on);
+    void flushBatch();
 
     // Handshake accepted (section 2): replies "MM OK" and starts routing.
     void accept(Role role, const QString &keyName, const QByteArray &clientId);
@@ -105,6 +125,8 @@ Q_SIGNALS:
     void frameReceived(quint64 id, const QByteArray &frame, bool binary);
     void handshakeTimedOut(quint64 id);
     void queueOverflow(quint64 id);
+    // A batch was started; flushBatch() is due before the event loop waits again.
+    void batchStarted(quint64 id);
     // The socket is gone; the broker forgets the session and deletes it.
     void disconnected(quint64 id);
 
@@ -113,6 +135,7 @@ private:
     void onBinary(const QByteArray &data);
     void onBytesWritten(qint64 bytes);
     void onDisconnected();
+    void write(const OutFrame &frame);
 
     // Static after construction.
     const quint64 m_id;
@@ -131,6 +154,12 @@ private:
 
     State m_state = State::Handshaking;
     bool m_batching = false;
+    // The batch not yet handed to the socket: its first message, sent as it is
+    // when no other joins it, and from the second on all its bytes.
+    int m_batchCount = 0;
+    qint64 m_batchBytes = 0;
+    OutFrame m_batchFirst;
+    QByteArray m_batch;
     QTimer *m_handshakeTimer = nullptr;
     qint64 m_lastSeenMs = 0;
     int m_missedPings = 0;
