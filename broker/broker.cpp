@@ -12,7 +12,12 @@
 #include <QWebSocket>
 #include <QWebSocketServer>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <utility>
 
 namespace Middleman {
@@ -39,6 +44,17 @@ constexpr auto kCloseTryAgainLater = static_cast<QWebSocketProtocol::CloseCode>(
 
 // Caps on the round-robin memory: one entry per REQ target, cleared when full.
 constexpr qsizetype kRoundRobinCapacity = 65536;
+
+// TCP_NODELAY on the listening socket: Linux and the BSDs copy it to every socket
+// accepted from it (Stevens, UNP 7.9), so no message waits for the peer's delayed
+// ACK behind an unacknowledged one (Nagle). The broker writes whole frames, and
+// batches where peers ask for them, so it never needs the kernel to coalesce.
+void disableNagle(qintptr listeningDescriptor)
+{
+    const int on = 1;
+    if (::setsockopt(int(listeningDescriptor), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0)
+        qCWarning(lcBroker) << "TCP_NODELAY on the listening socket failed:" << qt_error_string(errno);
+}
 
 } // namespace
 
@@ -98,6 +114,7 @@ bool Broker::listen()
                             .arg(m_server->errorString());
         return false;
     }
+    disableNagle(m_server->socketDescriptor());
     m_pingTimer.start();
     qCInfo(lcBroker).noquote() << "listening on" << serverUrl().toString();
     return true;
@@ -147,6 +164,7 @@ bool Broker::listenTls()
                             .arg(m_tlsServer->errorString());
         return false;
     }
+    disableNagle(m_tlsServer->socketDescriptor());
     m_pingTimer.start();
     qCInfo(lcBroker).noquote() << "listening on" << serverUrl().toString();
     return true;

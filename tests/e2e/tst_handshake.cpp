@@ -1,6 +1,7 @@
 // PROTOCOL.md 2: the API key handshake over real WebSockets — accepted keys get
 // exactly "MM OK", refused and missing keys a 1008 close, and keys never reach the log.
 
+#include "socketoptions.h"
 #include "testpeer.h"
 
 #include <QLoggingCategory>
@@ -75,6 +76,7 @@ private Q_SLOTS:
     void manyKeys();
     void clientIdsAreRandomAndNew();
     void keysNeverLogged();
+    void acceptedSocketsSendAtOnce();
 
 private:
     std::unique_ptr<Broker> m_broker;
@@ -486,6 +488,19 @@ void tst_Handshake::keysNeverLogged()
         QVERIFY2(!line.contains(QString::fromUtf8(badKey)), qPrintable(line));
         QVERIFY2(!line.contains(QString::fromUtf8(kClientKey)), qPrintable(line));
         QVERIFY2(!line.contains(QString::fromUtf8(KeyStore::hashedForm(kClientKey).sliced(7))), qPrintable(line));
+    }
+}
+
+void tst_Handshake::acceptedSocketsSendAtOnce()
+{
+    // TCP_NODELAY is set on the listening socket; every accepted socket has it.
+    m_broker = startBroker();
+    TestPeer first;
+    TestPeer second;
+    QVERIFY(first.connectWithKey(m_broker->serverUrl(), kServiceKey));
+    QVERIFY(second.connectWithKey(m_broker->serverUrl(), kClientKey));
+    for (TestPeer *peer : {&first, &second}) {
+        QCOMPARE(noDelayOf(m_broker->serverPort(), peer->socket.localPort()), std::optional<bool>(true));
     }
 }
 

@@ -6,6 +6,7 @@
 #include "configfile.h"
 #include "consoleconnection.h"
 #include "daemonprocess.h"
+#include "socketoptions.h"
 #include "testpeer.h"
 #include "tlscredentials.h"
 
@@ -381,6 +382,13 @@ void tst_Tls::endToEnd()
         return;
     QCOMPARE(broker->stats().tlsHandshakeFailures, quint64(0));
     QCOMPARE(broker->stats().handshakesCompleted, quint64(2));
+    // wss:// sockets too are accepted with TCP_NODELAY (from the listening socket).
+    {
+        TestPeer peer;
+        peer.socket.setSslConfiguration(trusting(file(QStringLiteral("cert.pem"))));
+        QVERIFY(peer.connectWithKey(broker->serverUrl(), kClientKey));
+        QCOMPARE(noDelayOf(broker->serverPort(), peer.socket.localPort()), std::optional<bool>(true));
+    }
     // The peers are gone: so are their sessions and TLS sockets.
     QTRY_COMPARE(broker->connectionCount(), qsizetype(0));
     QTRY_COMPARE(broker->findChildren<QSslSocket *>().size(), qsizetype(0));
