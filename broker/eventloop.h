@@ -2,6 +2,8 @@
 
 #include <QByteArray>
 
+class QThread;
+
 namespace Middleman {
 
 // Chooses Qt's own poll()-based event dispatcher over the GLib one, unless
@@ -12,6 +14,13 @@ namespace Middleman {
 // 5x the topics throughput and 4x faster connection opening without it
 // (docs/design.md, "Event loop").
 void preferScalableEventDispatcher();
+
+// Gives `thread` (the main thread when null: call before the application object
+// is made; another thread: before it starts) the epoll-based dispatcher
+// (epolldispatcher.h), whose turn costs what the ready sockets cost rather than
+// what the open ones do. MIDDLEMAN_EVENT_DISPATCHER=qt in the environment keeps
+// Qt's own instead. Returns false when Qt's is kept.
+bool installBrokerEventDispatcher(QThread *thread = nullptr);
 
 // The class name of this thread's event dispatcher, for the log.
 QByteArray eventDispatcherName();

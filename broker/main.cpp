@@ -42,7 +42,9 @@ int hashKey(const QStringList &args)
 
 int main(int argc, char *argv[])
 {
-    preferScalableEventDispatcher();
+    // epoll (docs/design.md, "Event loop"); Qt's poll()-based one on request.
+    if (!installBrokerEventDispatcher())
+        preferScalableEventDispatcher();
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("middleman"));
     QCoreApplication::setApplicationVersion(QStringLiteral(MIDDLEMAN_VERSION));

@@ -18,7 +18,7 @@ using namespace Middleman;
 
 int main(int argc, char *argv[])
 {
-    preferScalableEventDispatcher();  // also for the broker's own thread
+    preferScalableEventDispatcher(); // the window's thread; the broker's gets epoll below
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("middleman-console"));
     QApplication::setApplicationVersion(QStringLiteral(MIDDLEMAN_VERSION));
@@ -71,6 +71,7 @@ int main(int argc, char *argv[])
     QThread engineThread;
     engineThread.setObjectName(QStringLiteral("broker"));
     auto *host = new BrokerHost;
+    installBrokerEventDispatcher(&engineThread); // epoll (docs/design.md, "Event loop")
     host->moveToThread(&engineThread);
     QObject::connect(&engineThread, &QThread::finished, host, &QObject::deleteLater);
     engineThread.start();

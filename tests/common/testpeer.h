@@ -5,6 +5,7 @@
 #include "broker.h"
 #include "brokeroutput.h"
 #include "codec.h"
+#include "eventloop.h"
 
 #include <QSignalSpy>
 #include <QTcpSocket>

@@ -289,6 +289,10 @@ struct Tally
 class tst_BadInput : public QObject
 {
     Q_OBJECT
+public:
+    // The broker runs on the daemon's event dispatcher (eventloop.h).
+    static void initMain() { installBrokerEventDispatcher(); }
+
 private Q_SLOTS:
     void initTestCase();
     void manifestMatchesFiles();

@@ -38,6 +38,10 @@ QByteArray pubs(const QByteArray &target, int from, int count, const QByteArray 
 class tst_Batching : public QObject
 {
     Q_OBJECT
+public:
+    // The broker runs on the daemon's event dispatcher (eventloop.h).
+    static void initMain() { installBrokerEventDispatcher(); }
+
 private Q_SLOTS:
     void init();
     void cleanup();

@@ -32,10 +32,15 @@ bool hasErr(const TestPeer &peer)
 class tst_Daemon : public QObject
 {
     Q_OBJECT
+public:
+    // The broker runs on the daemon's event dispatcher (eventloop.h).
+    static void initMain() { installBrokerEventDispatcher(); }
+
 private Q_SLOTS:
     void initTestCase();
     void keysOnCommandLine();
     void generatedKeys();
+    void qtEventDispatcherOnRequest();
     void terminateRightAfterStart();
     void signalAnswersPendingRequests_data();
     void signalAnswersPendingRequests();
@@ -105,12 +110,34 @@ void tst_Daemon::keysOnCommandLine()
     QVERIFY2(daemon.err.contains("'service-1'"), daemon.err.constData());
     QVERIFY2(daemon.err.contains("'client-1'"), daemon.err.constData());
     QVERIFY2(daemon.err.contains("stopped"), daemon.err.constData());
-    // Qt's poll()-based event dispatcher, not GLib's (docs/design.md, "Event loop").
-    QVERIFY2(daemon.err.contains("event dispatcher: QEventDispatcherUNIX"), daemon.err.constData());
+    // The epoll-based event dispatcher (docs/design.md, "Event loop").
+    QVERIFY2(daemon.err.contains("event dispatcher: Middleman::EpollEventDispatcher"), daemon.err.constData());
     for (const QByteArray &key : {serviceKey, clientKey}) {
         QVERIFY2(!daemon.out.contains(key), daemon.out.constData());
         QVERIFY2(!daemon.err.contains(key), daemon.err.constData());
     }
+}
+
+void tst_Daemon::qtEventDispatcherOnRequest()
+{
+    // MIDDLEMAN_EVENT_DISPATCHER=qt: Qt's own poll()-based dispatcher, not GLib's.
+    DaemonProcess daemon;
+    QProcessEnvironment env = daemon.process.processEnvironment();
+    env.insert(QStringLiteral("MIDDLEMAN_EVENT_DISPATCHER"), QStringLiteral("qt"));
+    daemon.process.setProcessEnvironment(env);
+    QVERIFY(daemon.start({QStringLiteral("--listen"), kAnyPort, QStringLiteral("--service-key"),
+                          QStringLiteral("svc-key-for-dispatcher"), QStringLiteral("--log-level"),
+                          QStringLiteral("debug")}));
+    const QUrl url = daemon.waitForListening();
+    QVERIFY2(url.isValid(), daemon.err.constData());
+    TestPeer service;
+    QVERIFY(service.connectWithKey(url, "svc-key-for-dispatcher"));
+    QVERIFY(service.sync());
+    daemon.process.terminate();
+    QVERIFY(daemon.waitForFinished());
+    QCOMPARE(daemon.process.exitCode(), 0);
+    daemon.err += daemon.process.readAllStandardError();
+    QVERIFY2(daemon.err.contains("event dispatcher: QEventDispatcherUNIX"), daemon.err.constData());
 }
 
 void tst_Daemon::generatedKeys()

@@ -43,6 +43,10 @@ QList<Command> commandsOf(const QList<Message> &messages)
 class tst_FlowControl : public QObject
 {
     Q_OBJECT
+public:
+    // The broker runs on the daemon's event dispatcher (eventloop.h).
+    static void initMain() { installBrokerEventDispatcher(); }
+
 private Q_SLOTS:
     void slowConsumerClosed_data();
     void slowConsumerClosed();

@@ -46,6 +46,10 @@ Command useOf(Command grantKind)
 class tst_Grants : public QObject
 {
     Q_OBJECT
+public:
+    // The broker runs on the daemon's event dispatcher (eventloop.h).
+    static void initMain() { installBrokerEventDispatcher(); }
+
 private Q_SLOTS:
     void clientRefusedWithoutGrant_data();
     void clientRefusedWithoutGrant();

@@ -509,6 +509,7 @@ int main(int argc, char *argv[])
     // ctest sets QT_LOGGING_RULES, and environment rules take precedence over
     // QLoggingCategory::setFilterRules(), which keysNeverLogged() relies on.
     qunsetenv("QT_LOGGING_RULES");
+    installBrokerEventDispatcher(); // the daemon's event dispatcher (eventloop.h)
     QCoreApplication app(argc, argv);
     tst_Handshake test;
     QTEST_SET_MAIN_SOURCE_PATH

@@ -25,6 +25,10 @@ QByteArray pubFrame(const QByteArray &target, int count)
 class tst_Limits : public QObject
 {
     Q_OBJECT
+public:
+    // The broker runs on the daemon's event dispatcher (eventloop.h).
+    static void initMain() { installBrokerEventDispatcher(); }
+
 private Q_SLOTS:
     void rateConfig();
     void rateLimited();

@@ -8,6 +8,10 @@ using namespace Middleman::Testing;
 class tst_PubSub : public QObject
 {
     Q_OBJECT
+public:
+    // The broker runs on the daemon's event dispatcher (eventloop.h).
+    static void initMain() { installBrokerEventDispatcher(); }
+
 private Q_SLOTS:
     void init();
     void cleanup();

@@ -39,6 +39,10 @@ Message withReqId(Command command, const QByteArray &target, const QByteArray &r
 class tst_ReqRes : public QObject
 {
     Q_OBJECT
+public:
+    // The broker runs on the daemon's event dispatcher (eventloop.h).
+    static void initMain() { installBrokerEventDispatcher(); }
+
 private Q_SLOTS:
     void init();
     void cleanup();

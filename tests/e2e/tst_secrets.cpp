@@ -50,6 +50,10 @@ QByteArray leakedPiece(const QByteArray &haystack, const QList<QByteArray> &keys
 class tst_Secrets : public QObject
 {
     Q_OBJECT
+public:
+    // The broker runs on the daemon's event dispatcher (eventloop.h).
+    static void initMain() { installBrokerEventDispatcher(); }
+
 private Q_SLOTS:
     void initTestCase();
     void cleanupTestCase();

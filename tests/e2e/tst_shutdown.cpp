@@ -114,6 +114,10 @@ FrameScan scanFrames(const QByteArray &stream)
 class tst_Shutdown : public QObject
 {
     Q_OBJECT
+public:
+    // The broker runs on the daemon's event dispatcher (eventloop.h).
+    static void initMain() { installBrokerEventDispatcher(); }
+
 private Q_SLOTS:
     void cleanup();
     void shutdownWithPeersAndPendingRequest();

@@ -1,0 +1,345 @@
+#include "epolldispatcher.h"
+
+#include <QCoreApplication>
+#include <QSocketNotifier>
+#include <QTimerEvent>
+
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <limits>
+#include <cstring>
+
+namespace Middleman {
+
+namespace {
+
+// What wakes each notifier type, as Qt's own dispatcher maps poll() results.
+constexpr quint32 kWakes[3] = {
+    EPOLLIN | EPOLLHUP | EPOLLERR,  // QSocketNotifier::Read
+    EPOLLOUT | EPOLLHUP | EPOLLERR, // QSocketNotifier::Write
+    EPOLLPRI | EPOLLHUP | EPOLLERR, // QSocketNotifier::Exception
+};
+constexpr quint32 kInterest[3] = {EPOLLIN, EPOLLOUT, EPOLLPRI};
+
+// Ready descriptors taken per epoll_wait(); more are reported on the next turn.
+constexpr int kMaxEvents = 1024;
+
+} // namespace
+
+quint32 EpollEventDispatcher::Socket::wanted() const
+{
+    quint32 events = 0;
+    for (int type = 0; type < 3; ++type) {
+        if (notifiers[type])
+            events |= kInterest[type];
+    }
+    return events;
+}
+
+EpollEventDispatcher::EpollEventDispatcher(QObject *parent)
+    : QAbstractEventDispatcher(parent)
+    , m_epoll(::epoll_create1(EPOLL_CLOEXEC))
+    , m_wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
+{
+    if (m_epoll < 0 || m_wake < 0) {
+        qWarning("EpollEventDispatcher: %s", std::strerror(errno));
+        return;
+    }
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = m_wake;
+    if (::epoll_ctl(m_epoll, EPOLL_CTL_ADD, m_wake, &event) != 0) {
+        qWarning("EpollEventDispatcher: %s", std::strerror(errno));
+        ::close(m_wake);
+        m_wake = -1;
+    }
+}
+
+EpollEventDispatcher::~EpollEventDispatcher()
+{
+    if (m_wake >= 0)
+        ::close(m_wake);
+    if (m_epoll >= 0)
+        ::close(m_epoll);
+}
+
+// --- Socket notifiers --------------------------------------------------------
+
+void EpollEventDispatcher::registerSocketNotifier(QSocketNotifier *notifier)
+{
+    const int fd = int(notifier->socket());
+    const int type = int(notifier->type());
+    if (fd < 0 || type < 0 || type > 2)
+        return;
+    Socket &socket = m_sockets[fd];
+    if (socket.notifiers[type] && socket.notifiers[type] != notifier)
+        qWarning("EpollEventDispatcher: a second notifier of type %d for socket %d replaces the first", type, fd);
+    socket.notifiers[type] = notifier;
+    socket.serials[type] = ++m_serial;
+    const quint32 wanted = socket.wanted();
+    if (wanted & ~socket.inEpoll)
+        updateEpoll(fd, socket, socket.inEpoll | wanted);
+}
+
+void EpollEventDispatcher::unregisterSocketNotifier(QSocketNotifier *notifier)
+{
+    const int fd = int(notifier->socket());
+    const int type = int(notifier->type());
+    const auto it = m_sockets.find(fd);
+    if (it == m_sockets.end() || type < 0 || type > 2 || it->notifiers[type] != notifier)
+        return;
+    it->notifiers[type] = nullptr;
+    it->serials[type] = 0; // a pending activation of it is passed over
+    const quint32 wanted = it->wanted();
+    if (wanted == 0) {
+        updateEpoll(fd, *it, 0);
+        m_sockets.erase(it);
+        return;
+    }
+    // Write interest goes lazily (see the header); the others at once.
+    const quint32 keep = wanted | (it->inEpoll & EPOLLOUT);
+    if (keep != it->inEpoll)
+        updateEpoll(fd, *it, keep);
+}
+
+void EpollEventDispatcher::updateEpoll(int fd, Socket &socket, quint32 events)
+{
+    if (events == socket.inEpoll)
+        return;
+    epoll_event event{};
+    event.events = events;
+    event.data.fd = fd;
+    const int op = socket.inEpoll == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    int result = ::epoll_ctl(m_epoll, op, fd, &event);
+    if (result != 0) {
+        // A descriptor closed while in the set left it by itself, and its number
+        // may have come back for a new socket.
+        if (op == EPOLL_CTL_MOD && errno == ENOENT)
+            result = ::epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &event);
+        else if (op == EPOLL_CTL_ADD && errno == EEXIST)
+            result = ::epoll_ctl(m_epoll, EPOLL_CTL_MOD, fd, &event);
+        else if (op == EPOLL_CTL_DEL)
+            result = 0;
+    }
+    if (result != 0) {
+        qWarning("EpollEventDispatcher: cannot watch descriptor %d: %s", fd, std::strerror(errno));
+        return;
+    }
+    socket.inEpoll = events;
+}
+
+int EpollEventDispatcher::activateSocketNotifiers()
+{
+    // Handlers may run a nested event loop, which goes on with this same list.
+    int activated = 0;
+    QEvent event(QEvent::SockAct);
+    while (m_pendingHead < m_pending.size()) {
+        const Pending pending = m_pending[m_pendingHead++];
+        const auto it = m_sockets.constFind(pending.fd);
+        if (it == m_sockets.cend() || it->serials[pending.type] != pending.serial)
+            continue; // unregistered (or replaced) since it was found ready
+        QCoreApplication::sendEvent(it->notifiers[pending.type], &event);
+        ++activated;
+    }
+    m_pending.clear();
+    m_pendingHead = 0;
+    return activated;
+}
+
+// --- Timers ------------------------------------------------------------------
+
+void EpollEventDispatcher::registerTimer(int timerId, qint64 interval, Qt::TimerType timerType, QObject *object)
+{
+    if (timerId <= 0 || interval < 0 || !object)
+        return;
+    unregisterTimer(timerId);
+    Timer timer;
+    timer.id = timerId;
+    timer.intervalMs = interval;
+    timer.type = timerType;
+    timer.object = object;
+    timer.deadline = Clock::now() + std::chrono::milliseconds(interval);
+    Timer &stored = m_timers.emplace(timerId, timer).first->second;
+    stored.queued = m_queue.emplace(stored.deadline, timerId);
+}
+
+bool EpollEventDispatcher::unregisterTimer(int timerId)
+{
+    const auto it = m_timers.find(timerId);
+    if (it == m_timers.end())
+        return false;
+    m_queue.erase(it->second.queued);
+    m_timers.erase(it);
+    return true;
+}
+
+bool EpollEventDispatcher::unregisterTimers(QObject *object)
+{
+    bool found = false;
+    for (auto it = m_timers.begin(); it != m_timers.end();) {
+        if (it->second.object == object) {
+            m_queue.erase(it->second.queued);
+            it = m_timers.erase(it);
+            found = true;
+        } else {
+            ++it;
+        }
+    }
+    return found;
+}
+
+QList<QAbstractEventDispatcher::TimerInfo> EpollEventDispatcher::registeredTimers(QObject *object) const
+{
+    QList<TimerInfo> timers;
+    for (const auto &[id, timer] : m_timers) {
+        if (timer.object == object)
+            timers.append(TimerInfo(id, int(timer.intervalMs), timer.type));
+    }
+    return timers;
+}
+
+int EpollEventDispatcher::remainingTime(int timerId)
+{
+    const auto it = m_timers.find(timerId);
+    if (it == m_timers.end())
+        return -1;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(it->second.deadline - Clock::now());
+    return int(qMax<qint64>(0, left.count()));
+}
+
+int EpollEventDispatcher::timeUntilNextTimerMs() const
+{
+    if (m_queue.empty())
+        return -1;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(m_queue.begin()->first - Clock::now());
+    return int(std::clamp<qint64>(left.count(), 0, std::numeric_limits<int>::max()));
+}
+
+int EpollEventDispatcher::activateTimers()
+{
+    if (m_queue.empty())
+        return 0;
+    const Clock::time_point now = Clock::now();
+    const quint64 pass = ++m_pass;
+    int activated = 0;
+    for (;;) {
+        // Each timer fires at most once per call (a zero interval is due again at
+        // once), and never inside its own handler's nested event loop.
+        auto it = m_queue.begin();
+        while (it != m_queue.end() && it->first <= now) {
+            const Timer &timer = m_timers.at(it->second);
+            if (timer.pass != pass && !timer.active)
+                break;
+            ++it;
+        }
+        if (it == m_queue.end() || it->first > now)
+            break;
+        Timer &timer = m_timers.at(it->second);
+        timer.pass = pass;
+        // Rearmed before its handler runs, which may stop or restart it. A late
+        // timer skips the intervals it missed rather than firing in a burst.
+        const auto interval = std::chrono::milliseconds(timer.intervalMs);
+        timer.deadline += interval;
+        if (timer.deadline < now)
+            timer.deadline = now + interval;
+        m_queue.erase(it);
+        timer.queued = m_queue.emplace(timer.deadline, timer.id);
+        const int id = timer.id;
+        QObject *object = timer.object;
+        timer.active = true;
+        QTimerEvent event(id);
+        QCoreApplication::sendEvent(object, &event);
+        ++activated;
+        if (const auto still = m_timers.find(id); still != m_timers.end())
+            still->second.active = false;
+    }
+    return activated;
+}
+
+// --- The loop ----------------------------------------------------------------
+
+void EpollEventDispatcher::wakeUp()
+{
+    if (m_woken.exchange(true))
+        return; // a wake-up is pending already
+    const quint64 one = 1;
+    while (::write(m_wake, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+}
+
+void EpollEventDispatcher::interrupt()
+{
+    m_interrupted.store(true);
+    wakeUp();
+}
+
+void EpollEventDispatcher::drainWakeUps()
+{
+    m_woken.store(false); // before reading: a wake-up from now on writes again
+    quint64 count = 0;
+    while (::read(m_wake, &count, sizeof count) < 0 && errno == EINTR) {
+    }
+}
+
+bool EpollEventDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
+{
+    m_interrupted.store(false);
+    Q_EMIT awake();
+    QCoreApplication::sendPostedEvents();
+
+    const bool withTimers = !(flags & QEventLoop::X11ExcludeTimers);
+    const bool withSockets = !(flags & QEventLoop::ExcludeSocketNotifiers);
+    int timeoutMs = 0;
+    if ((flags & QEventLoop::WaitForMoreEvents) && !m_interrupted.load()) {
+        Q_EMIT aboutToBlock();
+        // Posting an event calls wakeUp(), so a posted event ends the wait at once.
+        timeoutMs = withTimers ? timeUntilNextTimerMs() : -1;
+    }
+    if (m_interrupted.load())
+        return false;
+
+    int handled = 0;
+    if (withSockets) {
+        epoll_event events[kMaxEvents];
+        const int ready = ::epoll_wait(m_epoll, events, kMaxEvents, timeoutMs);
+        if (ready < 0 && errno != EINTR)
+            qWarning("EpollEventDispatcher: epoll_wait: %s", std::strerror(errno));
+        for (int i = 0; i < ready; ++i) {
+            const int fd = events[i].data.fd;
+            if (fd == m_wake) {
+                drainWakeUps();
+                ++handled;
+                continue;
+            }
+            const auto it = m_sockets.find(fd);
+            if (it == m_sockets.end())
+                continue;
+            const quint32 what = events[i].events;
+            for (int type = 0; type < 3; ++type) {
+                if (it->notifiers[type] && (what & kWakes[type]))
+                    m_pending.push_back(Pending{fd, type, it->serials[type]});
+            }
+            // Write interest kept after its notifier went off: dropped now that
+            // the kernel says the socket is writable and nobody asks.
+            if ((what & EPOLLOUT) && !it->notifiers[QSocketNotifier::Write])
+                updateEpoll(fd, *it, it->wanted());
+        }
+        handled += activateSocketNotifiers();
+    } else {
+        pollfd wake{m_wake, POLLIN, 0};
+        if (::poll(&wake, 1, timeoutMs) > 0) {
+            drainWakeUps();
+            ++handled;
+        }
+    }
+    if (withTimers)
+        handled += activateTimers();
+    return handled > 0;
+}
+
+} // namespace Middleman

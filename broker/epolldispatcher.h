@@ -1,0 +1,112 @@
+#pragma once
+// EpollEventDispatcher: a Linux event dispatcher for the broker's thread, built on
+// epoll(7), so that one turn of the event loop costs what the ready sockets cost,
+// not what the open ones do. Qt's own dispatcher hands the kernel the whole
+// pollfd array of every socket on every turn; with 10 000 connections that was
+// 38 % of the broker's time in middleman-bench's topics scenario (docs/design.md,
+// "Event loop").
+//
+// It keeps Qt's contract for QAbstractEventDispatcher: posted events first, then
+// the ready socket notifiers (one QEvent::SockAct each, Read for input, hang-up or
+// error, Write for output, hang-up or error, Exception for urgent data), then the
+// timers that are due, each at most once per call. Timers of every type fire at
+// their precise time (coarse timers may fire that precisely). wakeUp() and
+// interrupt() may be called from any thread.
+//
+// Socket notifiers are level-triggered. A write notifier that is turned off stays
+// in the epoll set until the kernel reports the socket writable while it is off:
+// sockets written every turn (QTcpSocket turns its write notifier on for each
+// write and off when its buffer is empty) then cost no epoll_ctl() call at all.
+
+#include <QAbstractEventDispatcher>
+#include <QHash>
+#include <QList>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <unordered_map>
+#include <vector>
+
+class QSocketNotifier;
+
+namespace Middleman {
+
+class EpollEventDispatcher final : public QAbstractEventDispatcher
+{
+    Q_OBJECT
+public:
+    explicit EpollEventDispatcher(QObject *parent = nullptr);
+    ~EpollEventDispatcher() override;
+
+    // False when the kernel refused an epoll instance or an eventfd; the
+    // dispatcher must not be installed then.
+    bool isValid() const { return m_epoll >= 0 && m_wake >= 0; }
+
+    bool processEvents(QEventLoop::ProcessEventsFlags flags) override;
+
+    void registerSocketNotifier(QSocketNotifier *notifier) override;
+    void unregisterSocketNotifier(QSocketNotifier *notifier) override;
+
+    void registerTimer(int timerId, qint64 interval, Qt::TimerType timerType, QObject *object) override;
+    bool unregisterTimer(int timerId) override;
+    bool unregisterTimers(QObject *object) override;
+    QList<TimerInfo> registeredTimers(QObject *object) const override;
+    int remainingTime(int timerId) override;
+
+    void wakeUp() override;
+    void interrupt() override;
+
+private:
+    using Clock = std::chrono::steady_clock;
+    using Queue = std::multimap<Clock::time_point, int>; // deadline -> timer id
+
+    struct Socket
+    {
+        QSocketNotifier *notifiers[3] = {nullptr, nullptr, nullptr}; // by QSocketNotifier::Type
+        quint64 serials[3] = {0, 0, 0}; // which registration each notifier is
+        quint32 inEpoll = 0; // the events the epoll set holds for this descriptor
+        quint32 wanted() const;
+    };
+    // A notifier found ready, named so that one unregistered (or replaced) before
+    // its turn is passed over without being touched.
+    struct Pending
+    {
+        int fd;
+        int type;
+        quint64 serial;
+    };
+    struct Timer
+    {
+        int id = 0;
+        qint64 intervalMs = 0;
+        Qt::TimerType type = Qt::CoarseTimer;
+        QObject *object = nullptr;
+        Clock::time_point deadline;
+        Queue::iterator queued;
+        quint64 pass = 0;    // the last activateTimers() pass that fired it
+        bool active = false; // its handler is running
+    };
+
+    // Brings the epoll set's events for `fd` to `events` (0: out of the set).
+    void updateEpoll(int fd, Socket &socket, quint32 events);
+    int activateSocketNotifiers();
+    int activateTimers();
+    // Milliseconds until the first timer is due (0 when one is), -1 without timers.
+    int timeUntilNextTimerMs() const;
+    void drainWakeUps();
+
+    int m_epoll = -1;
+    int m_wake = -1; // eventfd: wakeUp() and interrupt() write, processEvents() reads
+    std::atomic<bool> m_interrupted = false;
+    std::atomic<bool> m_woken = false; // a wake-up is written and not read yet
+    QHash<int, Socket> m_sockets;
+    std::vector<Pending> m_pending; // ready, to be activated in order
+    size_t m_pendingHead = 0;
+    quint64 m_serial = 0;
+    std::unordered_map<int, Timer> m_timers;
+    Queue m_queue;
+    quint64 m_pass = 0;
+};
+
+} // namespace Middleman

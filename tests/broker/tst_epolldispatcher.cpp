@@ -1,0 +1,397 @@
+// EpollEventDispatcher: the contract of QAbstractEventDispatcher on epoll(7):
+// timers, socket notifiers (including ones turned off or deleted while ready),
+// wake-ups from other threads, nested event loops, and real TCP traffic.
+
+#include "epolldispatcher.h"
+#include "eventloop.h"
+
+#include <QElapsedTimer>
+#include <QSignalSpy>
+#include <QSocketNotifier>
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QTest>
+#include <QThread>
+#include <QTimer>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <memory>
+
+using namespace Middleman;
+
+namespace {
+
+// A connected pair of local stream sockets, closed at the end.
+struct SocketPair
+{
+    SocketPair() { QVERIFY(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds.data()) == 0); }
+    ~SocketPair()
+    {
+        for (const int fd : fds) {
+            if (fd >= 0)
+                ::close(fd);
+        }
+    }
+    void write(int side, const QByteArray &bytes) { QCOMPARE(::write(fds[side], bytes.constData(), bytes.size()), bytes.size()); }
+    QByteArray readAll(int side)
+    {
+        QByteArray out;
+        char buffer[4096];
+        for (;;) {
+            const ssize_t n = ::read(fds[side], buffer, sizeof buffer);
+            if (n <= 0)
+                return out;
+            out.append(buffer, n);
+        }
+    }
+    std::array<int, 2> fds{-1, -1};
+};
+
+// Counts timer events.
+class TimerTarget : public QObject
+{
+public:
+    QList<int> fired;
+    std::function<void(int)> onTimer;
+
+protected:
+    void timerEvent(QTimerEvent *event) override
+    {
+        fired.append(event->timerId());
+        if (onTimer)
+            onTimer(event->timerId());
+    }
+};
+
+} // namespace
+
+class tst_EpollDispatcher : public QObject
+{
+    Q_OBJECT
+public:
+    static void initMain() { installBrokerEventDispatcher(); } // checked by installed()
+
+private Q_SLOTS:
+    void installed();
+    void singleShotTimerFiresOnTime();
+    void repeatingTimerAndRemainingTime();
+    void zeroTimerOncePerCall();
+    void timerKilledInItsHandler();
+    void registeredTimersListed();
+    void readNotifier();
+    void disabledNotifierStaysQuiet();
+    void writeNotifierOffMeansQuiet();
+    void notifierDeletedWhileReady();
+    void hangUpWakesReader();
+    void wakeUpFromAnotherThread();
+    void postedEventFromAnotherThread();
+    void nestedLoopInsideNotifier();
+    void tcpEchoThroughQtSockets();
+    void qtDispatcherOnRequest();
+};
+
+void tst_EpollDispatcher::installed()
+{
+    QCOMPARE(eventDispatcherName(), QByteArray("Middleman::EpollEventDispatcher"));
+    QVERIFY(qobject_cast<EpollEventDispatcher *>(QAbstractEventDispatcher::instance()));
+}
+
+void tst_EpollDispatcher::singleShotTimerFiresOnTime()
+{
+    QTimer timer;
+    timer.setSingleShot(true);
+    timer.setTimerType(Qt::PreciseTimer);
+    QSignalSpy timeout(&timer, &QTimer::timeout);
+    QElapsedTimer clock;
+    clock.start();
+    timer.start(50);
+    QVERIFY(timeout.wait(5000));
+    QVERIFY2(clock.elapsed() >= 50, qPrintable(QString::number(clock.elapsed())));
+    QVERIFY(!timer.isActive());
+    QTest::qWait(80);
+    QCOMPARE(timeout.size(), 1); // single shot: once
+}
+
+void tst_EpollDispatcher::repeatingTimerAndRemainingTime()
+{
+    QTimer timer;
+    timer.setTimerType(Qt::PreciseTimer);
+    QSignalSpy timeout(&timer, &QTimer::timeout);
+    timer.start(1000);
+    const int remaining = timer.remainingTime();
+    QVERIFY2(remaining > 900 && remaining <= 1000, qPrintable(QString::number(remaining)));
+    timer.start(20);
+    QElapsedTimer clock;
+    clock.start();
+    QTRY_VERIFY_WITH_TIMEOUT(timeout.size() >= 5, 5000);
+    QVERIFY2(clock.elapsed() >= 4 * 20, qPrintable(QString::number(clock.elapsed())));
+    timer.stop();
+    QCOMPARE(timer.remainingTime(), -1);
+}
+
+void tst_EpollDispatcher::zeroTimerOncePerCall()
+{
+    TimerTarget target;
+    const int id = target.startTimer(0);
+    QVERIFY(id > 0);
+    QAbstractEventDispatcher *dispatcher = QAbstractEventDispatcher::instance();
+    QVERIFY(dispatcher->processEvents(QEventLoop::AllEvents));
+    QCOMPARE(target.fired.size(), 1);
+    QVERIFY(dispatcher->processEvents(QEventLoop::AllEvents));
+    QCOMPARE(target.fired.size(), 2);
+    target.killTimer(id);
+    (void)dispatcher->processEvents(QEventLoop::AllEvents);
+    QCOMPARE(target.fired.size(), 2);
+}
+
+void tst_EpollDispatcher::timerKilledInItsHandler()
+{
+    TimerTarget target;
+    TimerTarget other;
+    int first = 0;
+    int second = 0;
+    // Both due in the same call; the first one's handler kills both.
+    target.onTimer = [&](int id) {
+        target.killTimer(id);
+        other.killTimer(second);
+    };
+    first = target.startTimer(5, Qt::PreciseTimer);
+    second = other.startTimer(5, Qt::PreciseTimer);
+    QTest::qWait(50);
+    QCOMPARE(target.fired, QList<int>{first});
+    QVERIFY(other.fired.isEmpty() || other.fired == QList<int>{second}); // it may have fired first
+    const qsizetype otherFired = other.fired.size();
+    QTest::qWait(50);
+    QCOMPARE(target.fired.size(), 1);
+    QCOMPARE(other.fired.size(), otherFired);
+}
+
+void tst_EpollDispatcher::registeredTimersListed()
+{
+    TimerTarget target;
+    const int a = target.startTimer(100, Qt::PreciseTimer);
+    const int b = target.startTimer(200, Qt::CoarseTimer);
+    const QList<QAbstractEventDispatcher::TimerInfo> timers =
+        QAbstractEventDispatcher::instance()->registeredTimers(&target);
+    QCOMPARE(timers.size(), 2);
+    for (const auto &timer : timers) {
+        QVERIFY(timer.timerId == a || timer.timerId == b);
+        QCOMPARE(timer.interval, timer.timerId == a ? 100 : 200);
+        QCOMPARE(timer.timerType, timer.timerId == a ? Qt::PreciseTimer : Qt::CoarseTimer);
+    }
+    QVERIFY(QAbstractEventDispatcher::instance()->unregisterTimers(&target));
+    QVERIFY(QAbstractEventDispatcher::instance()->registeredTimers(&target).isEmpty());
+}
+
+void tst_EpollDispatcher::readNotifier()
+{
+    SocketPair pair;
+    QSocketNotifier notifier(pair.fds[1], QSocketNotifier::Read);
+    QByteArray got;
+    connect(&notifier, &QSocketNotifier::activated, this, [&] { got += pair.readAll(1); });
+    pair.write(0, "hello");
+    QTRY_COMPARE(got, QByteArray("hello"));
+    pair.write(0, " again");
+    QTRY_COMPARE(got, QByteArray("hello again"));
+}
+
+void tst_EpollDispatcher::disabledNotifierStaysQuiet()
+{
+    SocketPair pair;
+    QSocketNotifier notifier(pair.fds[1], QSocketNotifier::Read);
+    QSignalSpy activated(&notifier, &QSocketNotifier::activated);
+    notifier.setEnabled(false);
+    pair.write(0, "x");
+    QTest::qWait(50);
+    QCOMPARE(activated.size(), 0);
+    notifier.setEnabled(true);
+    QTRY_VERIFY(activated.size() >= 1);
+    QCOMPARE(pair.readAll(1), QByteArray("x"));
+}
+
+void tst_EpollDispatcher::writeNotifierOffMeansQuiet()
+{
+    SocketPair pair;
+    QSocketNotifier notifier(pair.fds[0], QSocketNotifier::Write);
+    int activations = 0;
+    connect(&notifier, &QSocketNotifier::activated, this, [&] {
+        ++activations;
+        notifier.setEnabled(false); // as QTcpSocket does once its buffer is empty
+    });
+    QTRY_COMPARE(activations, 1);
+    // The socket stays writable; the notifier is off and must not be activated again.
+    QTest::qWait(50);
+    QCOMPARE(activations, 1);
+    notifier.setEnabled(true);
+    QTRY_COMPARE(activations, 2);
+    QTest::qWait(50);
+    QCOMPARE(activations, 2);
+}
+
+void tst_EpollDispatcher::notifierDeletedWhileReady()
+{
+    // Two notifiers ready in the same turn; the first one's handler deletes the
+    // second, which must then not be activated.
+    SocketPair one;
+    SocketPair two;
+    auto first = std::make_unique<QSocketNotifier>(one.fds[1], QSocketNotifier::Read);
+    auto second = std::make_unique<QSocketNotifier>(two.fds[1], QSocketNotifier::Read);
+    int firstCount = 0;
+    int secondCount = 0;
+    connect(first.get(), &QSocketNotifier::activated, this, [&] {
+        ++firstCount;
+        one.readAll(1);
+        second.reset();
+    });
+    connect(second.get(), &QSocketNotifier::activated, this, [&] {
+        ++secondCount;
+        two.readAll(1);
+        first.reset();
+    });
+    one.write(0, "a");
+    two.write(0, "b");
+    QTRY_COMPARE(firstCount + secondCount, 1);
+    QTest::qWait(50);
+    QCOMPARE(firstCount + secondCount, 1); // the other was deleted before its turn
+}
+
+void tst_EpollDispatcher::hangUpWakesReader()
+{
+    SocketPair pair;
+    QSocketNotifier notifier(pair.fds[1], QSocketNotifier::Read);
+    bool sawEnd = false;
+    connect(&notifier, &QSocketNotifier::activated, this, [&] {
+        char byte;
+        if (::read(pair.fds[1], &byte, 1) == 0) {
+            sawEnd = true;
+            notifier.setEnabled(false);
+        }
+    });
+    ::close(pair.fds[0]);
+    pair.fds[0] = -1;
+    QTRY_VERIFY(sawEnd);
+}
+
+void tst_EpollDispatcher::wakeUpFromAnotherThread()
+{
+    // A blocking processEvents() with nothing to do returns once another thread
+    // calls wakeUp().
+    QAbstractEventDispatcher *dispatcher = QAbstractEventDispatcher::instance();
+    std::unique_ptr<QThread> waker(QThread::create([dispatcher] {
+        QThread::msleep(50);
+        dispatcher->wakeUp();
+    }));
+    QElapsedTimer clock;
+    clock.start();
+    waker->start();
+    (void)dispatcher->processEvents(QEventLoop::WaitForMoreEvents);
+    QVERIFY2(clock.elapsed() < 4000, qPrintable(QString::number(clock.elapsed())));
+    QVERIFY(waker->wait(5000));
+}
+
+void tst_EpollDispatcher::postedEventFromAnotherThread()
+{
+    bool delivered = false;
+    std::unique_ptr<QThread> poster(QThread::create([this, &delivered] {
+        QThread::msleep(20);
+        QMetaObject::invokeMethod(this, [&delivered] { delivered = true; }, Qt::QueuedConnection);
+    }));
+    poster->start();
+    QTRY_VERIFY(delivered);
+    QVERIFY(poster->wait(5000));
+    // And QEventLoop::exit() from another thread ends exec().
+    QEventLoop loop;
+    std::unique_ptr<QThread> stopper(QThread::create([&loop] {
+        QThread::msleep(20);
+        QMetaObject::invokeMethod(&loop, [&loop] { loop.exit(7); }, Qt::QueuedConnection);
+    }));
+    stopper->start();
+    QCOMPARE(loop.exec(), 7);
+    QVERIFY(stopper->wait(5000));
+}
+
+void tst_EpollDispatcher::nestedLoopInsideNotifier()
+{
+    SocketPair pair;
+    QSocketNotifier notifier(pair.fds[1], QSocketNotifier::Read);
+    bool timerFiredInside = false;
+    int activations = 0;
+    connect(&notifier, &QSocketNotifier::activated, this, [&] {
+        ++activations;
+        pair.readAll(1);
+        // A nested loop in a handler keeps serving timers (and this notifier is
+        // not activated again for the same data).
+        QEventLoop nested;
+        QTimer::singleShot(20, &nested, [&] {
+            timerFiredInside = true;
+            nested.quit();
+        });
+        nested.exec();
+    });
+    pair.write(0, "n");
+    QTRY_VERIFY(timerFiredInside);
+    QCOMPARE(activations, 1);
+}
+
+void tst_EpollDispatcher::tcpEchoThroughQtSockets()
+{
+    QTcpServer server;
+    QVERIFY(server.listen(QHostAddress::LocalHost, 0));
+    QList<QTcpSocket *> accepted;
+    connect(&server, &QTcpServer::newConnection, this, [&] {
+        while (QTcpSocket *socket = server.nextPendingConnection()) {
+            accepted.append(socket);
+            connect(socket, &QTcpSocket::readyRead, socket, [socket] { socket->write(socket->readAll()); });
+        }
+    });
+    // Several clients, and more bytes than one socket buffer, so that the server
+    // side waits to write and its write notifier turns on and off.
+    constexpr int kClients = 8;
+    const QByteArray payload(1024 * 1024, 'e');
+    std::vector<std::unique_ptr<QTcpSocket>> clients;
+    std::vector<QByteArray> echoed(kClients);
+    for (int i = 0; i < kClients; ++i) {
+        auto client = std::make_unique<QTcpSocket>();
+        QTcpSocket *raw = client.get();
+        connect(raw, &QTcpSocket::readyRead, this, [raw, &echoed, i] { echoed[i] += raw->readAll(); });
+        client->connectToHost(QHostAddress::LocalHost, server.serverPort());
+        client->write(payload);
+        clients.push_back(std::move(client));
+    }
+    for (int i = 0; i < kClients; ++i)
+        QTRY_COMPARE_WITH_TIMEOUT(echoed[i].size(), payload.size(), 20000);
+    for (int i = 0; i < kClients; ++i)
+        QVERIFY(echoed[i] == payload);
+    // Closing from the client side reaches the server's sockets.
+    QList<QTcpSocket *> gone;
+    for (QTcpSocket *socket : std::as_const(accepted))
+        connect(socket, &QTcpSocket::disconnected, this, [&gone, socket] { gone.append(socket); });
+    for (auto &client : clients)
+        client->disconnectFromHost();
+    QTRY_COMPARE(gone.size(), qsizetype(kClients));
+    qDeleteAll(accepted);
+}
+
+void tst_EpollDispatcher::qtDispatcherOnRequest()
+{
+    // MIDDLEMAN_EVENT_DISPATCHER=qt keeps Qt's dispatcher: nothing is installed.
+    qputenv("MIDDLEMAN_EVENT_DISPATCHER", "qt");
+    QThread thread;
+    QVERIFY(!installBrokerEventDispatcher(&thread));
+    qunsetenv("MIDDLEMAN_EVENT_DISPATCHER");
+    QVERIFY(installBrokerEventDispatcher(&thread));
+    thread.start();
+    QByteArray name;
+    QMetaObject::invokeMethod(
+        QAbstractEventDispatcher::instance(&thread), [&name] { name = eventDispatcherName(); },
+        Qt::BlockingQueuedConnection);
+    thread.quit();
+    QVERIFY(thread.wait(5000));
+    QCOMPARE(name, QByteArray("Middleman::EpollEventDispatcher"));
+}
+
+QTEST_GUILESS_MAIN(tst_EpollDispatcher)
+#include "tst_epolldispatcher.moc"
