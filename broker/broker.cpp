@@ -45,15 +45,22 @@ constexpr auto kCloseTryAgainLater = static_cast<QWebSocketProtocol::CloseCode>(
 // Caps on the round-robin memory: one entry per REQ target, cleared when full.
 constexpr qsizetype kRoundRobinCapacity = 65536;
 
-// TCP_NODELAY on the listening socket: Linux and the BSDs copy it to every socket
-// accepted from it (Stevens, UNP 7.9), so no message waits for the peer's delayed
-// ACK behind an unacknowledged one (Nagle). The broker writes whole frames, and
-// batches where peers ask for them, so it never needs the kernel to coalesce.
-void disableNagle(qintptr listeningDescriptor)
+// Settings of the listening socket. TCP_NODELAY: Linux and the BSDs copy it to
+// every socket accepted from it (Stevens, UNP 7.9), so no message waits for the
+// peer's delayed ACK behind an unacknowledged one (Nagle); the broker writes
+// whole frames, and batches where peers ask for them, so it never needs the
+// kernel to coalesce. The accept backlog: Qt listens with 50, and a burst of
+// connections beyond that has its SYNs dropped and retried a second later;
+// listen() again raises it on a listening socket (the kernel caps it at
+// net.core.somaxconn).
+void tuneListeningSocket(qintptr descriptor)
 {
+    const int fd = int(descriptor);
     const int on = 1;
-    if (::setsockopt(int(listeningDescriptor), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0)
+    if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0)
         qCWarning(lcBroker) << "TCP_NODELAY on the listening socket failed:" << qt_error_string(errno);
+    if (::listen(fd, SOMAXCONN) != 0)
+        qCWarning(lcBroker) << "raising the accept backlog failed:" << qt_error_string(errno);
 }
 
 } // namespace
@@ -114,7 +121,7 @@ bool Broker::listen()
                             .arg(m_server->errorString());
         return false;
     }
-    disableNagle(m_server->socketDescriptor());
+    tuneListeningSocket(m_server->socketDescriptor());
     m_pingTimer.start();
     qCInfo(lcBroker).noquote() << "listening on" << serverUrl().toString();
     return true;
@@ -164,7 +171,7 @@ bool Broker::listenTls()
                             .arg(m_tlsServer->errorString());
         return false;
     }
-    disableNagle(m_tlsServer->socketDescriptor());
+    tuneListeningSocket(m_tlsServer->socketDescriptor());
     m_pingTimer.start();
     qCInfo(lcBroker).noquote() << "listening on" << serverUrl().toString();
     return true;

@@ -2,6 +2,14 @@
 // exactly "MM OK", refused and missing keys a 1008 close, and keys never reach the log.
 
 #include "socketoptions.h"
+
+#include <QElapsedTimer>
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <vector>
 #include "testpeer.h"
 
 #include <QLoggingCategory>
@@ -77,6 +85,7 @@ private Q_SLOTS:
     void clientIdsAreRandomAndNew();
     void keysNeverLogged();
     void acceptedSocketsSendAtOnce();
+    void acceptBacklogTakesABurst();
 
 private:
     std::unique_ptr<Broker> m_broker;
@@ -502,6 +511,45 @@ void tst_Handshake::acceptedSocketsSendAtOnce()
     for (TestPeer *peer : {&first, &second}) {
         QCOMPARE(noDelayOf(m_broker->serverPort(), peer->socket.localPort()), std::optional<bool>(true));
     }
+}
+
+void tst_Handshake::acceptBacklogTakesABurst()
+{
+    // 300 connections at once while the broker's loop is busy (here: not run at
+    // all) complete their TCP handshake in the kernel's accept queue. With Qt's
+    // backlog of 50 the rest have their SYNs dropped and retried a second later.
+    m_broker = startBroker();
+    constexpr int kBurst = 300;
+    std::vector<pollfd> fds;
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(m_broker->serverPort());
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < kBurst; ++i) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        QVERIFY(fd >= 0);
+        fds.push_back(pollfd{fd, POLLOUT, 0});
+        const int result = ::connect(fd, reinterpret_cast<const sockaddr *>(&address), sizeof address);
+        QVERIFY(result == 0 || errno == EINPROGRESS);
+    }
+    QElapsedTimer clock;
+    clock.start();
+    int connected = 0;
+    while (clock.elapsed() < 3000) {
+        connected = 0;
+        (void)::poll(fds.data(), fds.size(), 100);
+        for (const pollfd &p : fds) {
+            int error = -1;
+            socklen_t length = sizeof error;
+            if ((p.revents & POLLOUT) && ::getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0)
+                ++connected;
+        }
+        if (connected == kBurst)
+            break;
+    }
+    for (const pollfd &p : fds)
+        ::close(p.fd);
+    QCOMPARE(connected, kBurst);
 }
 
 int main(int argc, char *argv[])
