@@ -31,4 +31,19 @@ void readBrokerFrame(const QByteArray &data, bool binary, OnMessage &&onMessage,
     }
 }
 
+// Every message of one frame the broker sent; parts the codec refuses are left out
+// (a caller that must see none checks with readBrokerFrame()).
+inline QList<Message> brokerMessages(const QByteArray &data, bool binary)
+{
+    QList<Message> messages;
+    readBrokerFrame(
+        data, binary,
+        [&messages](const Message &message) {
+            messages.append(message);
+            return true;
+        },
+        [](const ParseError &) {});
+    return messages;
+}
+
 } // namespace Middleman::Testing

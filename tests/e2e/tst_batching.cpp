@@ -11,20 +11,6 @@ using namespace Middleman::Testing;
 
 namespace {
 
-// The messages of one frame the broker sent, as the peer parses them.
-QList<Message> messagesOf(const QByteArray &frame, bool binary)
-{
-    QList<Message> out;
-    readBrokerFrame(
-        frame, binary,
-        [&](const Message &m) {
-            out.append(m);
-            return true;
-        },
-        [](const ParseError &) {});
-    return out;
-}
-
 QByteArray pubs(const QByteArray &target, int from, int count, const QByteArray &body = "b")
 {
     QByteArray wire;
@@ -115,7 +101,7 @@ void tst_Batching::oneTurnOneFrame()
 
     QCOMPARE(batched.frames.size() - batchedBefore, qsizetype(1));
     QCOMPARE(batched.frameIsBinary.last(), binary);
-    const QList<Message> packed = messagesOf(batched.frames.last(), binary);
+    const QList<Message> packed = brokerMessages(batched.frames.last(), binary);
     QCOMPARE(packed.size(), qsizetype(kCount));
     QCOMPARE(plain.frames.size() - plainBefore, qsizetype(kCount)); // no Batch: one message per frame
     for (int i = 0; i < kCount; ++i) {
@@ -150,7 +136,7 @@ void tst_Batching::batchesCloseAtTheSizeLimit()
     qint64 bytes = 0;
     for (qsizetype f = before; f < batched.frames.size(); ++f) {
         const QByteArray &frame = batched.frames.at(f);
-        const QList<Message> inFrame = messagesOf(frame, false);
+        const QList<Message> inFrame = brokerMessages(frame, false);
         QVERIFY(!inFrame.isEmpty());
         // Over the limit only as a message alone.
         QVERIFY2(frame.size() <= Session::kMaxBatchBytes || inFrame.size() == 1,
@@ -187,7 +173,7 @@ void tst_Batching::frameTypesNeverMix()
     int seq = 0;
     for (qsizetype f = before; f < batched.frames.size(); ++f) {
         const bool binary = batched.frameIsBinary.at(f);
-        for (const Message &m : messagesOf(batched.frames.at(f), binary)) {
+        for (const Message &m : brokerMessages(batched.frames.at(f), binary)) {
             QCOMPARE(m.header("Seq"), QByteArray::number(seq));
             QCOMPARE(binary, seq >= 10 && seq < 20); // each in the type it came in
             ++seq;
@@ -212,7 +198,7 @@ void tst_Batching::turningOffSendsTheBatchFirst()
     QCOMPARE(peer.messages.at(3).header("Seq"), QByteArray("2"));
     // The two batched PUBs in one frame, then one message per frame.
     QCOMPARE(peer.frames.size() - before, qsizetype(3));
-    QCOMPARE(messagesOf(peer.frames.at(before), false).size(), qsizetype(2));
+    QCOMPARE(brokerMessages(peer.frames.at(before), false).size(), qsizetype(2));
 }
 
 void tst_Batching::closingSendsTheBatchFirst_data()
