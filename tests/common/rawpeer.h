@@ -16,6 +16,8 @@
 #include <QUrl>
 #include <QtEndian>
 
+#include "wsframe.h"
+
 namespace Middleman::Testing {
 
 class RawPeer
@@ -86,29 +88,7 @@ public:
     // One frame from client to server, masked as RFC 6455 5.3 requires.
     void sendFrame(quint8 opcode, const QByteArray &payload, bool fin = true)
     {
-        QByteArray frame;
-        frame.append(char((fin ? 0x80 : 0x00) | (opcode & 0x0F)));
-        const qsizetype size = payload.size();
-        if (size < 126) {
-            frame.append(char(0x80 | size));
-        } else if (size <= 0xFFFF) {
-            frame.append(char(0x80 | 126));
-            frame.append(char(size >> 8));
-            frame.append(char(size & 0xFF));
-        } else {
-            frame.append(char(0x80 | 127));
-            for (int shift = 56; shift >= 0; shift -= 8)
-                frame.append(char((quint64(size) >> shift) & 0xFF));
-        }
-        const quint32 mask = QRandomGenerator::global()->generate();
-        char maskBytes[4];
-        qToBigEndian(mask, maskBytes);
-        frame.append(maskBytes, 4);
-        QByteArray masked = payload;
-        for (qsizetype i = 0; i < masked.size(); ++i)
-            masked[i] = char(masked.at(i) ^ maskBytes[i % 4]);
-        frame.append(masked);
-        m_socket.write(frame);
+        m_socket.write(maskedFrame(opcode, payload, QRandomGenerator::global()->generate(), fin));
     }
     void sendText(const QByteArray &utf8) { sendFrame(Text, utf8); }
     void sendBinary(const QByteArray &data) { sendFrame(Binary, data); }

@@ -5,6 +5,7 @@
 // Header-only, no Q_OBJECT; lives on the harness's (main) thread.
 
 #include "../common/brokeroutput.h"
+#include "../common/wsframe.h"
 #include "codec.h"
 
 #include <QByteArray>
@@ -46,33 +47,11 @@ public:
         m_socket.connectToHost(url.host(), quint16(url.port(80)));
     }
 
-    // One frame from client to server, masked (RFC 6455 5.3).
+    // One frame from client to server, masked (RFC 6455 5.3); any key will
+    // do, the server only has to undo it.
     void sendFrame(quint8 opcode, QByteArrayView payload, bool fin = true)
     {
-        QByteArray frame;
-        frame.reserve(payload.size() + 14);
-        frame.append(char((fin ? 0x80 : 0x00) | (opcode & 0x0F)));
-        const qsizetype size = payload.size();
-        if (size < 126) {
-            frame.append(char(0x80 | size));
-        } else if (size <= 0xFFFF) {
-            frame.append(char(0x80 | 126));
-            frame.append(char(size >> 8));
-            frame.append(char(size & 0xFF));
-        } else {
-            frame.append(char(0x80 | 127));
-            for (int shift = 56; shift >= 0; shift -= 8)
-                frame.append(char((quint64(size) >> shift) & 0xFF));
-        }
-        // Any key will do; the server only has to undo it.
-        static constexpr char mask[4] = {0x1b, 0x2c, 0x3d, 0x4e};
-        frame.append(mask, 4);
-        const qsizetype at = frame.size();
-        frame.append(payload.data(), size);
-        char *bytes = frame.data() + at;
-        for (qsizetype i = 0; i < size; ++i)
-            bytes[i] = char(bytes[i] ^ mask[i & 3]);
-        m_socket.write(frame);
+        m_socket.write(Testing::maskedFrame(opcode, payload, 0x1b2c3d4e, fin));
     }
     void sendText(QByteArrayView utf8) { sendFrame(Text, utf8); }
     void sendText(const QByteArray &utf8) { sendFrame(Text, utf8); } // takes QStringBuilder expressions

@@ -1,0 +1,39 @@
+#pragma once
+// The client side of RFC 6455 5.2 framing, for the hand-written test peers.
+
+#include <QByteArray>
+#include <QByteArrayView>
+#include <QtEndian>
+
+namespace Middleman::Testing {
+
+// One frame from client to server, masked with `mask` as RFC 6455 5.3 requires.
+inline QByteArray maskedFrame(quint8 opcode, QByteArrayView payload, quint32 mask, bool fin = true)
+{
+    QByteArray frame;
+    frame.reserve(payload.size() + 14);
+    frame.append(char((fin ? 0x80 : 0x00) | (opcode & 0x0F)));
+    const qsizetype size = payload.size();
+    if (size < 126) {
+        frame.append(char(0x80 | size));
+    } else if (size <= 0xFFFF) {
+        frame.append(char(0x80 | 126));
+        frame.append(char(size >> 8));
+        frame.append(char(size & 0xFF));
+    } else {
+        frame.append(char(0x80 | 127));
+        for (int shift = 56; shift >= 0; shift -= 8)
+            frame.append(char((quint64(size) >> shift) & 0xFF));
+    }
+    char maskBytes[4];
+    qToBigEndian(mask, maskBytes);
+    frame.append(maskBytes, 4);
+    const qsizetype at = frame.size();
+    frame.append(payload.data(), size);
+    char *bytes = frame.data() + at;
+    for (qsizetype i = 0; i < size; ++i)
+        bytes[i] = char(bytes[i] ^ maskBytes[i & 3]);
+    return frame;
+}
+
+} // namespace Middleman::Testing
