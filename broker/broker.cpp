@@ -1,6 +1,7 @@
 #include "broker.h"
 
 #include "clock.h"
+#include "coalescingsocket.h"
 #include "logging.h"
 #include "session.h"
 #include "tlscredentials.h"
@@ -114,14 +115,23 @@ bool Broker::listen()
     }
     if (m_config.tls.enabled())
         return listenTls();
-    if (!m_server->listen(m_config.listenAddress, m_config.port)) {
+    if (!m_plainServer) {
+        m_plainServer = new PlainServer(m_config.handshakeTimeoutMs, this);
+        connect(m_plainServer, &PlainServer::accepted, this,
+                [this](QTcpSocket *socket) { m_server->handleConnection(socket); });
+        connect(m_plainServer, &QTcpServer::acceptError, this, [this](QAbstractSocket::SocketError error) {
+            qCWarning(lcBroker) << "accept error" << error << m_plainServer->errorString();
+        });
+        connect(m_plainServer, &PlainServer::upgradeTimedOut, this, &Broker::onUpgradeTimedOut);
+    }
+    if (!m_plainServer->listen(m_config.listenAddress, m_config.port)) {
         m_errorString = QStringLiteral("cannot listen on %1:%2: %3")
                             .arg(m_config.listenAddress.toString())
                             .arg(m_config.port)
-                            .arg(m_server->errorString());
+                            .arg(m_plainServer->errorString());
         return false;
     }
-    tuneListeningSocket(m_server->socketDescriptor());
+    tuneListeningSocket(m_plainServer->socketDescriptor());
     m_pingTimer.start();
     qCInfo(lcBroker).noquote() << "listening on" << serverUrl().toString();
     return true;
@@ -156,10 +166,7 @@ bool Broker::listenTls()
                     qCInfo(lcSession).noquote() << "TLS handshake with" << address.toString() + QLatin1Char(':')
                             + QString::number(port) << "failed:" << reason;
                 });
-        connect(m_tlsServer, &TlsServer::upgradeTimedOut, this, [](const QHostAddress &address, quint16 port) {
-            qCInfo(lcSession).noquote() << "connection from" << address.toString() + QLatin1Char(':')
-                    + QString::number(port) << "closed: no WebSocket upgrade in time";
-        });
+        connect(m_tlsServer, &TlsServer::upgradeTimedOut, this, &Broker::onUpgradeTimedOut);
         connect(m_tlsServer, &QTcpServer::acceptError, this, [this](QAbstractSocket::SocketError error) {
             qCWarning(lcBroker) << "accept error" << error << m_tlsServer->errorString();
         });
@@ -177,35 +184,42 @@ bool Broker::listenTls()
     return true;
 }
 
-bool Broker::isListening() const
+QTcpServer *Broker::listener() const
 {
     if (m_tlsServer)
-        return m_tlsServer->isListening();
-    return m_server && m_server->isListening();
+        return m_tlsServer;
+    return m_plainServer;
+}
+
+bool Broker::isListening() const
+{
+    return listener() && listener()->isListening();
 }
 
 quint16 Broker::serverPort() const
 {
-    if (m_tlsServer)
-        return m_tlsServer->serverPort();
-    return m_server ? m_server->serverPort() : 0;
+    return isListening() ? listener()->serverPort() : 0;
 }
 
 QUrl Broker::serverUrl() const
 {
-    if (m_tlsServer) {
-        if (!m_tlsServer->isListening())
-            return {};
-        QUrl url;
-        url.setScheme(QStringLiteral("wss"));
-        url.setHost(m_tlsServer->serverAddress().toString());
-        url.setPort(m_tlsServer->serverPort());
-        return url;
-    }
-    return m_server ? m_server->serverUrl() : QUrl();
+    if (!isListening())
+        return {};
+    QUrl url;
+    url.setScheme(m_tlsServer ? QStringLiteral("wss") : QStringLiteral("ws"));
+    url.setHost(listener()->serverAddress().toString());
+    url.setPort(listener()->serverPort());
+    return url;
 }
 
 // --- Connections -----------------------------------------------------------
+
+void Broker::onUpgradeTimedOut(const QHostAddress &address, quint16 port)
+{
+    ++m_stats.upgradeTimeouts;
+    qCInfo(lcSession).noquote() << "connection from" << address.toString() + QLatin1Char(':') + QString::number(port)
+                                << "closed: no WebSocket upgrade in time";
+}
 
 void Broker::onNewConnection()
 {
@@ -213,8 +227,11 @@ void Broker::onNewConnection()
         QWebSocket *socket = m_server->nextPendingConnection();
         if (!socket)
             continue;
+        CoalescingSocket *transport = nullptr;
         if (m_tlsServer)
             m_tlsServer->upgraded(socket->peerAddress(), socket->peerPort());
+        else if (m_plainServer)
+            transport = m_plainServer->upgraded(socket->peerAddress(), socket->peerPort());
         if (m_shuttingDown) {
             socket->close(QWebSocketProtocol::CloseCodeGoingAway, QStringLiteral("broker shutting down"));
             socket->deleteLater();
@@ -255,6 +272,7 @@ void Broker::onNewConnection()
         ++m_connectionsFrom[address];
         const quint64 id = ++m_nextId;
         auto *session = new Session(id, socket, m_config, this);
+        session->setTransport(transport);
         connect(session, &Session::frameReceived, this, &Broker::onFrame);
         connect(session, &Session::disconnected, this, &Broker::onDisconnected);
         connect(session, &Session::batchStarted, this, &Broker::scheduleBatchFlush);
@@ -450,10 +468,8 @@ void Broker::shutdown()
     m_shuttingDown = true;
     qCInfo(lcBroker) << "shutting down with" << m_sessions.size() << "connections and" << m_requests.size()
                      << "pending requests";
-    if (m_server)
-        m_server->close();
-    if (m_tlsServer)
-        m_tlsServer->close();
+    if (QTcpServer *server = listener())
+        server->close();
     m_pingTimer.stop();
     m_expiryTimer.stop();
     answerRequests(m_requests.takeAll(), 503, "broker shutting down", &m_stats.requestsShutdown);
@@ -856,6 +872,9 @@ void Broker::flushBatches()
         if (Session *session = m_sessions.value(id))
             session->flushBatch();
     }
+    // The batches just written are sent in this turn too.
+    if (m_plainServer)
+        m_plainServer->coalescer()->flush();
 }
 
 void Broker::connectNotify(const QMetaMethod &signal)

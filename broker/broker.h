@@ -22,11 +22,13 @@
 #include <optional>
 
 class QWebSocket;
+class QTcpServer;
 class QWebSocketServer;
 
 namespace Middleman {
 
 class Session;
+class PlainServer;
 class TlsServer;
 struct OutFrame;
 
@@ -97,7 +99,9 @@ protected:
 
 private:
     void onNewConnection();
+    void onUpgradeTimedOut(const QHostAddress &address, quint16 port);
     bool listenTls();
+    QTcpServer *listener() const; // the ws:// or wss:// listening socket
     void onFrame(quint64 id, const QByteArray &frame, bool binary);
     void onDisconnected(quint64 id);
     void onPingSweep();
@@ -155,7 +159,8 @@ private:
     KeyBackoff m_keyBackoff;
 
     QWebSocketServer *m_server = nullptr;
-    TlsServer *m_tlsServer = nullptr; // accepts for m_server when TLS is configured
+    PlainServer *m_plainServer = nullptr; // accepts ws:// for m_server
+    TlsServer *m_tlsServer = nullptr; // accepts wss:// for m_server when TLS is configured
     QString m_errorString;
     QHash<quint64, Session *> m_sessions;
     QHash<QByteArray, quint64> m_clientIds; // Client-Id -> connection

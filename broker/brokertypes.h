@@ -76,6 +76,7 @@ struct BrokerStats
     quint64 originsRefused = 0;      // closed 1008 at once: Origin not allowed
     quint64 connectionsRefused = 0;  // closed 1013 at once: too many in total or from the address
     quint64 tlsHandshakeFailures = 0; // wss:// only: TLS handshake failed or timed out (no WebSocket yet)
+    quint64 upgradeTimeouts = 0;     // TCP (or TLS) connection closed: no WebSocket upgrade in time
     quint64 keysRefused = 0;         // closed 1008 for a bad key
     quint64 keyBackoffRefused = 0;   // closed 1013: the address is backing off after bad keys
     quint64 handshakeTimeouts = 0;   // closed 1008 for no key in time

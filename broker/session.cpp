@@ -1,6 +1,7 @@
 #include "session.h"
 
 #include "clock.h"
+#include "coalescingsocket.h"
 #include "logging.h"
 
 #include <QTimer>
@@ -93,6 +94,8 @@ bool Session::send(const OutFrame &frame)
         // first hand the kernel what it takes now (bytesWritten() arrives
         // synchronously), so only a peer that really is not reading is closed.
         flushBatch();
+        if (m_transport)
+            m_transport->sendPending();
         m_socket->flush();
     }
     if (m_queued + bytes > m_queueLimit) {
@@ -132,6 +135,11 @@ void Session::write(const OutFrame &frame)
         m_socket->sendBinaryMessage(frame.bytes);
     else
         m_socket->sendTextMessage(frame.text());
+}
+
+void Session::setTransport(CoalescingSocket *socket)
+{
+    m_transport = socket;
 }
 
 void Session::setBatching(bool on)

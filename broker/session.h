@@ -8,6 +8,7 @@
 #include <QDateTime>
 #include <QHostAddress>
 #include <QObject>
+#include <QPointer>
 #include <QString>
 #include <QWebSocketProtocol>
 
@@ -17,6 +18,8 @@ class QWebSocket;
 class QTimer;
 
 namespace Middleman {
+
+class CoalescingSocket;
 
 // One outbound message, serialised once and shared by every receiver (implicit
 // sharing). Its bytes go into batches as they are; the QString that a text frame
@@ -72,6 +75,10 @@ public:
     bool batching() const { return m_batching; }
     void setBatching(bool on);
     void flushBatch();
+
+    // The ws:// socket under the WebSocket, which holds what a turn writes
+    // until the turn ends (coalescingsocket.h); none for wss://.
+    void setTransport(CoalescingSocket *socket);
 
     // Handshake accepted (section 2): replies "MM OK" and starts routing.
     void accept(Role role, const QString &keyName, const QByteArray &clientId);
@@ -140,6 +147,7 @@ private:
     // Static after construction.
     const quint64 m_id;
     QWebSocket *const m_socket;
+    QPointer<CoalescingSocket> m_transport;
     const qint64 m_queueLimit;
     QHostAddress m_peerAddress;
     quint16 m_peerPort = 0;

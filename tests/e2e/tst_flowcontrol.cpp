@@ -50,6 +50,8 @@ public:
 private Q_SLOTS:
     void slowConsumerClosed_data();
     void slowConsumerClosed();
+    void burstToReadingPeer_data();
+    void burstToReadingPeer();
     void slowServiceAnswersItsRequests();
     void messageTooLarge_data();
     void messageTooLarge();
@@ -161,6 +163,48 @@ void tst_FlowControl::slowConsumerClosed()
     QVERIFY(!normal.closed);
     QCOMPARE(broker->stats().slowConsumersClosed, quint64(1));
     QVERIFY(broker->subscriptionsOf(slowId).isEmpty());
+}
+
+void tst_FlowControl::burstToReadingPeer_data()
+{
+    QTest::addColumn<bool>("batch");
+    QTest::addRow("one message per frame") << false;
+    QTest::addRow("batching") << true;
+}
+
+void tst_FlowControl::burstToReadingPeer()
+{
+    // One turn fans out more than the outbound queue allows to a peer that
+    // reads: before it judges, the broker hands the kernel what it takes, so
+    // the peer is not closed as a slow consumer (PROTOCOL.md 5).
+    QFETCH(bool, batch);
+    BrokerConfig config = testConfig();
+    config.grants = {GrantConfig{Command::Esub, "feed"}};
+    config.outboundQueueBytes = 64 * 1024;
+    const auto broker = startBroker(config);
+    TestPeer publisher;
+    TestPeer reader;
+    QVERIFY(publisher.connectWithKey(broker->serverUrl(), kServiceKey));
+    QVERIFY(reader.connectWithKey(broker->serverUrl(), kClientKey));
+    if (batch)
+        reader.send(msg(Command::Opt, "-", {{"Batch", "on"}}));
+    reader.send(msg(Command::Sub, "feed"));
+    QVERIFY(reader.sync());
+    reader.messages.clear();
+
+    // 192 KiB in one WebSocket message from the publisher: one turn.
+    constexpr int kMessages = 24;
+    const QByteArray body(8 * 1024, 'x');
+    QByteArray oneFrame;
+    for (int i = 0; i < kMessages; ++i)
+        oneFrame += serialize(msg(Command::Pub, "feed", {{"Seq", QByteArray::number(i)}}, body));
+    publisher.send(oneFrame);
+    QVERIFY(reader.waitForCount(kMessages, 10000));
+    QCOMPARE(broker->stats().slowConsumersClosed, quint64(0));
+    QCOMPARE(broker->stats().deliveriesDropped, quint64(0));
+    for (int i = 0; i < kMessages; ++i)
+        QCOMPARE(reader.messages.at(i).header("Seq"), QByteArray::number(i));
+    QVERIFY(!reader.closed);
 }
 
 void tst_FlowControl::slowServiceAnswersItsRequests()

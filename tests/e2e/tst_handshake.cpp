@@ -6,8 +6,16 @@
 #include <QElapsedTimer>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/allocator_interface.h>
+#endif
+
+#include <cstring>
 
 #include <vector>
 #include "testpeer.h"
@@ -65,6 +73,97 @@ void captureMessage(QtMsgType type, const QMessageLogContext &context, const QSt
         g_previousHandler(type, context, text);
 }
 
+// Bytes the process has allocated on the heap now.
+size_t heapInUse()
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return __sanitizer_get_current_allocated_bytes();
+#else
+    const struct mallinfo2 info = ::mallinfo2();
+    return info.uordblks + info.hblkhd;
+#endif
+}
+
+// A WebSocket client on a bare non-blocking socket, driven by the test's event
+// loop: it allocates nothing on the heap, so what the heap gains while it
+// connects is the broker's.
+class BarePeer
+{
+public:
+    BarePeer() = default;
+    BarePeer(const BarePeer &) = delete;
+    BarePeer &operator=(const BarePeer &) = delete;
+    ~BarePeer()
+    {
+        if (m_fd >= 0)
+            ::close(m_fd);
+    }
+
+    bool connectTo(quint16 port)
+    {
+        m_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_port = htons(port);
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return m_fd >= 0
+            && (::connect(m_fd, reinterpret_cast<const sockaddr *>(&address), sizeof address) == 0
+                || errno == EINPROGRESS);
+    }
+
+    // Small writes to a fresh loopback socket: the kernel takes them whole.
+    bool send(const char *bytes, size_t size) { return ::send(m_fd, bytes, size, MSG_NOSIGNAL) == ssize_t(size); }
+    bool sendUpgrade()
+    {
+        static constexpr char request[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                                          "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                          "Sec-WebSocket-Version: 13\r\n\r\n";
+        return send(request, sizeof request - 1);
+    }
+    // A masked text frame with the key (RFC 6455 5.3), built in place.
+    bool sendKey(const QByteArray &key)
+    {
+        char frame[2 + 4 + 125];
+        Q_ASSERT(key.size() <= 125);
+        frame[0] = char(0x81);
+        frame[1] = char(0x80 | key.size());
+        static constexpr char mask[4] = {0x11, 0x22, 0x33, 0x44};
+        std::memcpy(frame + 2, mask, 4);
+        for (qsizetype i = 0; i < key.size(); ++i)
+            frame[6 + i] = char(key.at(i) ^ mask[i & 3]);
+        return send(frame, size_t(6 + key.size()));
+    }
+
+    // Reads what has arrived; true once `needle` is among it.
+    bool received(const char *needle)
+    {
+        for (;;) {
+            const ssize_t n = ::recv(m_fd, m_buffer + m_size, sizeof m_buffer - 1 - m_size, 0);
+            if (n > 0) {
+                m_size += size_t(n);
+                continue;
+            }
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+                m_closed = true;
+            break;
+        }
+        m_buffer[m_size] = '\0';
+        return ::memmem(m_buffer, m_size, needle, std::strlen(needle)) != nullptr;
+    }
+    // True once the broker has closed the connection.
+    bool closed()
+    {
+        (void)received("");
+        return m_closed;
+    }
+
+private:
+    int m_fd = -1;
+    char m_buffer[1024] = {};
+    size_t m_size = 0;
+    bool m_closed = false;
+};
+
 } // namespace
 
 class tst_Handshake : public QObject
@@ -86,6 +185,10 @@ private Q_SLOTS:
     void keysNeverLogged();
     void acceptedSocketsSendAtOnce();
     void acceptBacklogTakesABurst();
+    void upgradeDeadline_data();
+    void upgradeDeadline();
+    void socketsGoWithTheirSessions();
+    void idleConnectionsHoldNoWriteBuffer();
 
 private:
     std::unique_ptr<Broker> m_broker;
@@ -550,6 +653,106 @@ void tst_Handshake::acceptBacklogTakesABurst()
     for (const pollfd &p : fds)
         ::close(p.fd);
     QCOMPARE(connected, kBurst);
+}
+
+void tst_Handshake::upgradeDeadline_data()
+{
+    QTest::addColumn<QByteArray>("sent");
+    QTest::addRow("nothing") << QByteArray();
+    QTest::addRow("half a request") << QByteArray("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n");
+}
+
+void tst_Handshake::upgradeDeadline()
+{
+    // A TCP connection that sends no WebSocket upgrade is closed after the
+    // handshake timeout, and counted.
+    QFETCH(QByteArray, sent);
+    BrokerConfig config = testConfig();
+    config.handshakeTimeoutMs = 200;
+    m_broker = startBroker(config);
+    BarePeer peer;
+    QVERIFY(peer.connectTo(m_broker->serverPort()));
+    QElapsedTimer clock;
+    clock.start();
+    if (!sent.isEmpty())
+        QTRY_VERIFY(peer.send(sent.constData(), size_t(sent.size())));
+    QTRY_VERIFY(peer.closed());
+    QVERIFY2(clock.elapsed() >= 150, qPrintable(QString::number(clock.elapsed())));
+    QCOMPARE(m_broker->stats().upgradeTimeouts, quint64(1));
+    QCOMPARE(m_broker->stats().connectionsAccepted, quint64(0));
+    // The socket is gone with the connection.
+    QTRY_VERIFY(m_broker->findChildren<QAbstractSocket *>().isEmpty());
+
+    // A peer that does upgrade in time is not touched by the deadline.
+    TestPeer upgraded;
+    QVERIFY(upgraded.connectWithKey(m_broker->serverUrl(), kClientKey));
+    QTest::qWait(400); // twice the deadline: what is checked is that nothing happens
+    QVERIFY(!upgraded.closed);
+    QCOMPARE(m_broker->stats().upgradeTimeouts, quint64(1));
+}
+
+void tst_Handshake::socketsGoWithTheirSessions()
+{
+    // Every accepted socket is deleted once its connection is over.
+    m_broker = startBroker();
+    constexpr int kPeers = 20;
+    {
+        std::vector<std::unique_ptr<TestPeer>> peers;
+        for (int i = 0; i < kPeers; ++i) {
+            peers.push_back(std::make_unique<TestPeer>());
+            QVERIFY(peers.back()->connectWithKey(m_broker->serverUrl(), i % 2 ? kClientKey : kServiceKey));
+        }
+        QCOMPARE(m_broker->findChildren<QAbstractSocket *>().size(), kPeers);
+        // Half close themselves, the other half are closed by the broker.
+        for (int i = 0; i < kPeers; i += 2)
+            peers[size_t(i)]->socket.close();
+        QTRY_COMPARE(m_broker->stats().disconnects, quint64(kPeers / 2));
+        for (const PeerInfo &peer : m_broker->peers())
+            QVERIFY(m_broker->disconnectPeer(peer.id, QStringLiteral("test")));
+    }
+    QTRY_COMPARE(m_broker->stats().disconnects, quint64(kPeers));
+    QTRY_VERIFY(m_broker->findChildren<QAbstractSocket *>().isEmpty());
+}
+
+void tst_Handshake::idleConnectionsHoldNoWriteBuffer()
+{
+    // An idle connection holds no write buffer: Qt's socket buffer keeps a 32 KiB
+    // chunk for good once anything was written through it (the 101 response).
+    m_broker = startBroker();
+    constexpr int kWarm = 20;
+    constexpr int kMeasured = 200;
+    std::vector<BarePeer> peers(kWarm + kMeasured); // allocated before measuring
+    const auto open = [&](int from, int to) -> bool {
+        for (int i = from; i < to; ++i) {
+            if (!peers[size_t(i)].connectTo(m_broker->serverPort()))
+                return false;
+        }
+        for (int i = from; i < to; ++i) {
+            if (!QTest::qWaitFor([&] { return peers[size_t(i)].sendUpgrade(); }, 5000))
+                return false;
+        }
+        for (int i = from; i < to; ++i) {
+            if (!QTest::qWaitFor([&] { return peers[size_t(i)].received("\r\n\r\n"); }, 5000)
+                || !peers[size_t(i)].sendKey(kClientKey))
+                return false;
+        }
+        for (int i = from; i < to; ++i) {
+            if (!QTest::qWaitFor([&] { return peers[size_t(i)].received("MM OK"); }, 5000))
+                return false;
+        }
+        return true;
+    };
+    // The first connections bring the one-time allocations.
+    QVERIFY(open(0, kWarm));
+    QCoreApplication::sendPostedEvents(nullptr, QEvent::DeferredDelete);
+    const size_t before = heapInUse();
+    QVERIFY(open(kWarm, kWarm + kMeasured));
+    QCoreApplication::sendPostedEvents(nullptr, QEvent::DeferredDelete);
+    const double perConnection = (double(heapInUse()) - double(before)) / kMeasured;
+    QCOMPARE(m_broker->peers().size(), kWarm + kMeasured);
+    qInfo("heap per idle connection: %.0f bytes", perConnection);
+    // The objects of a connection take about 10 KiB; the retained chunk alone is 32 KiB.
+    QVERIFY2(perConnection < 24 * 1024, qPrintable(QString::number(perConnection)));
 }
 
 int main(int argc, char *argv[])
