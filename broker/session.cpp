@@ -25,6 +25,7 @@ OutFrame OutFrame::fromBytes(const QByteArray &bytes, bool binary)
     frame.isBinary = binary;
     frame.size = bytes.size();
     frame.bytes = bytes;
+    frame.m_text = std::make_shared<QString>();
     return frame;
 }
 

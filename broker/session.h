@@ -31,8 +31,10 @@ struct OutFrame
     bool isBinary = false;
     qint64 size = 0; // payload bytes
 
+    // Only for frames made by fromBytes() or fromMixedBytes().
     const QString &text() const
     {
+        Q_ASSERT(m_text);
         if (m_text->isNull())
             *m_text = QString::fromUtf8(bytes);
         return *m_text;
@@ -47,7 +49,9 @@ struct OutFrame
     static OutFrame fromMixedBytes(const QByteArray &bytes, bool binary);
 
 private:
-    std::shared_ptr<QString> m_text = std::make_shared<QString>();
+    // Made by fromBytes(): an empty OutFrame (a session's idle batch slot)
+    // allocates nothing.
+    std::shared_ptr<QString> m_text;
 };
 
 class Session : public QObject
