@@ -106,12 +106,11 @@ Broker::~Broker()
 bool Broker::listen()
 {
     if (!m_server) {
+        // The WebSocket server listens on nothing: PlainServer (ws://) or
+        // TlsServer (wss://) accepts and hands it each socket to upgrade, with
+        // its own upgrade deadline (Qt's applies only to sockets it accepts).
         m_server = new QWebSocketServer(QStringLiteral("middleman"), QWebSocketServer::NonSecureMode, this);
-        m_server->setHandshakeTimeout(m_config.handshakeTimeoutMs);
         connect(m_server, &QWebSocketServer::newConnection, this, &Broker::onNewConnection);
-        connect(m_server, &QWebSocketServer::acceptError, this, [this](QAbstractSocket::SocketError error) {
-            qCWarning(lcBroker) << "accept error" << error << m_server->errorString();
-        });
     }
     if (m_config.tls.enabled())
         return listenTls();

@@ -487,8 +487,10 @@ void tst_Tls::silentPeersCutOff()
     QTRY_COMPARE(encrypted.size(), 1);
     QTRY_COMPARE(silentClosed.size(), 1);
     QTRY_COMPARE(muteClosed.size(), 1);
-    // Only the first one failed its TLS handshake.
+    // Only the first one failed its TLS handshake; the second timed out
+    // waiting for the upgrade.
     QTRY_COMPARE(broker->stats().tlsHandshakeFailures, quint64(1));
+    QTRY_COMPARE(broker->stats().upgradeTimeouts, quint64(1));
     QCOMPARE(broker->connectionCount(), qsizetype(0));
 
     // Peers that do their part in time are not affected by the short deadline's
