@@ -68,10 +68,14 @@ void WriteCoalescer::schedule(CoalescingSocket *socket)
 
 void WriteCoalescer::unschedule(CoalescingSocket *socket)
 {
-    if (socket->m_scheduled) {
-        socket->m_scheduled = false;
-        std::replace(m_due.begin(), m_due.end(), socket, static_cast<CoalescingSocket *>(nullptr));
-    }
+    if (!socket->m_scheduled)
+        return;
+    socket->m_scheduled = false;
+    // A socket is due once at most, and mostly among the last scheduled (a
+    // close writes its frame, then sends at once).
+    const auto it = std::find(m_due.rbegin(), m_due.rend(), socket);
+    if (it != m_due.rend())
+        *it = nullptr;
 }
 
 void WriteCoalescer::forget(CoalescingSocket *socket)
