@@ -138,33 +138,10 @@ void appendDisconnect(std::string& out)
     out += '\0';
 }
 
-void Parser::reset()
-{
-    buf_.clear();
-    pos_ = 0;
-    error_.clear();
-}
-
-bool Parser::fail(std::string message)
-{
-    error_ = std::move(message);
-    return false;
-}
-
 void Parser::feed(std::string_view bytes)
 {
-    if (failed())
-        return;
-    // Drop the consumed prefix only when it is at least as long as what is kept, so
-    // each byte is moved O(1) times on average; views handed out so far die here.
-    if (pos_ == buf_.size()) {
-        buf_.clear();
-        pos_ = 0;
-    } else if (pos_ > 0 && pos_ >= buf_.size() - pos_) {
-        buf_.erase(0, pos_);
-        pos_ = 0;
-    }
-    buf_.append(bytes);
+    if (!failed())
+        append(bytes);
 }
 
 bool Parser::next(Packet& p)

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "streambuffer.h"
+
 namespace bench::mqtt {
 
 // Control packet types (high nibble of the first byte).
@@ -73,24 +75,12 @@ struct Packet {
 // Streaming parser of server-to-client packets. Bytes may arrive in chunks of any
 // size; views in a Packet point into the parser's buffer and stay valid until the
 // next feed(). After malformed input failed() is true and next() returns false.
-class Parser {
+class Parser : public StreamBuffer {
 public:
     void feed(std::string_view bytes);
     bool next(Packet& p);
-
-    bool failed() const { return !error_.empty(); }
-    const std::string& error() const { return error_; }
-    // Bytes received but not yet returned as packets.
-    std::size_t buffered() const { return buf_.size() - pos_; }
     // Forget all buffered bytes and any error (for a new connection).
-    void reset();
-
-private:
-    bool fail(std::string message);
-
-    std::string buf_;
-    std::size_t pos_ = 0; // start of the first unconsumed packet
-    std::string error_;
+    void reset() { clear(); }
 };
 
 } // namespace bench::mqtt

@@ -150,34 +150,16 @@ void appendPong(std::string& out) { out += "PONG\r\n"; }
 
 void Parser::reset()
 {
-    buf_.clear();
-    pos_ = 0;
+    clear();
     scanned_ = 0;
-    error_.clear();
-}
-
-bool Parser::fail(std::string message)
-{
-    error_ = std::move(message);
-    return false;
 }
 
 void Parser::feed(std::string_view bytes)
 {
     if (failed())
         return;
-    // Drop the consumed prefix only when it is at least as long as what is kept, so
-    // each byte is moved O(1) times on average; views handed out so far die here.
-    if (pos_ == buf_.size()) {
-        buf_.clear();
-        scanned_ = 0;
-        pos_ = 0;
-    } else if (pos_ > 0 && pos_ >= buf_.size() - pos_) {
-        buf_.erase(0, pos_);
-        scanned_ -= pos_;
-        pos_ = 0;
-    }
-    buf_.append(bytes);
+    // scanned_ stays at or after pos_: what was dropped lay before it.
+    scanned_ -= append(bytes);
 }
 
 bool Parser::next(Event& e)

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "streambuffer.h"
+
 namespace bench::nats {
 
 // CONNECT with verbose off (no +OK per command), headers off (the server then
@@ -39,7 +41,7 @@ struct Event {
 // Streaming parser of server-to-client messages. Bytes may arrive in chunks of any
 // size; views in an Event point into the parser's buffer and stay valid until the
 // next feed(). After a protocol error failed() is true and next() returns false.
-class Parser {
+class Parser : public StreamBuffer {
 public:
     // A control line longer than this without CRLF is an error (INFO with long
     // cluster URL lists stays far below it).
@@ -49,21 +51,11 @@ public:
 
     void feed(std::string_view bytes);
     bool next(Event& e);
-
-    bool failed() const { return !error_.empty(); }
-    const std::string& error() const { return error_; }
-    // Bytes received but not yet returned as events.
-    std::size_t buffered() const { return buf_.size() - pos_; }
     // Forget all buffered bytes and any error (for a new connection).
     void reset();
 
 private:
-    bool fail(std::string message);
-
-    std::string buf_;
-    std::size_t pos_ = 0;     // start of the first unconsumed message
     std::size_t scanned_ = 0; // no '\n' in [pos_, scanned_): resume the search there
-    std::string error_;
 };
 
 } // namespace bench::nats
