@@ -166,6 +166,12 @@ public:
         m.benchCpuSeconds = selfCpuSeconds() - w.benchCpu;
         m.brokerCpuSeconds = (m_probe.cpuSeconds ? m_probe.cpuSeconds(m_probe.pid) : 0) - w.brokerCpu;
     }
+    // `m` failed: with the connections' error if there was one, else with `what`.
+    Measurement& failure(Measurement& m, const std::string& what) const
+    {
+        m.error = error().empty() ? what : error();
+        return m;
+    }
 
 protected:
     virtual void onReady(Connection&) {}
@@ -363,11 +369,6 @@ private:
         m_lost += outstanding();
         return true;
     }
-    Measurement& failure(Measurement& m, const std::string& what)
-    {
-        m.error = error().empty() ? what : error();
-        return m;
-    }
 
     int m_subscribers;
     bool m_ownTopics;
@@ -405,8 +406,7 @@ public:
         for (int i = 0; i < m_requesters; ++i)
             add(Role::Requester);
         if (!openAll(120) || !runUntil([this] { return m_synced == m_requesters + m_responders; }, 60)) {
-            m.error = error().empty() ? "peers not ready" : error();
-            return m;
+            return failure(m, "peers not ready");
         }
         m_running = true;
         for (int i = m_responders; i < m_responders + m_requesters; ++i)
@@ -421,8 +421,7 @@ public:
         m_recording = false;
         m_running = false;
         if (!runUntil([this] { return m_outstanding == 0; }, 30)) {
-            m.error = error().empty() ? std::to_string(m_outstanding) + " requests never answered" : error();
-            return m;
+            return failure(m, std::to_string(m_outstanding) + " requests never answered");
         }
         if (!error().empty()) {
             m.error = error();
@@ -504,9 +503,7 @@ public:
             add(Role::Idle);
         const Window window = beginWindow();
         if (!openAll(300, 512)) {
-            m.error = error().empty() ? std::to_string(m_ready) + " of " + std::to_string(connections) + " opened"
-                                      : error();
-            return m;
+            return failure(m, std::to_string(m_ready) + " of " + std::to_string(connections) + " opened");
         }
         endWindow(window, m);
         m.openSeconds = m.wallSeconds;
