@@ -187,40 +187,18 @@ private:
     // Takes one whole frame off m_in; false when it is not all there yet.
     bool readFrame()
     {
-        if (m_in.size() < 2)
+        const std::optional<FrameHead> head = frameHead(m_in);
+        if (!head || quint64(m_in.size()) < quint64(head->size) + head->length)
             return false;
-        const auto b0 = quint8(m_in.at(0));
-        const auto b1 = quint8(m_in.at(1));
-        const bool fin = b0 & 0x80;
-        const quint8 opcode = b0 & 0x0F;
-        const bool masked = b1 & 0x80;
-        qsizetype header = 2;
-        quint64 length = b1 & 0x7F;
-        if (length == 126) {
-            if (m_in.size() < 4)
-                return false;
-            length = qFromBigEndian<quint16>(m_in.constData() + 2);
-            header = 4;
-        } else if (length == 127) {
-            if (m_in.size() < 10)
-                return false;
-            length = qFromBigEndian<quint64>(m_in.constData() + 2);
-            header = 10;
-        }
-        if (masked) {
+        QByteArray payload = m_in.mid(head->size, qsizetype(head->length));
+        if (head->masked) {
             protocolErrors.append(QStringLiteral("masked server frame")); // RFC 6455 5.1
-            header += 4;
-        }
-        if (quint64(m_in.size()) < quint64(header) + length)
-            return false;
-        QByteArray payload = m_in.mid(header, qsizetype(length));
-        if (masked) {
-            const QByteArray key = m_in.mid(header - 4, 4);
+            const QByteArray key = m_in.mid(head->size - 4, 4);
             for (qsizetype i = 0; i < payload.size(); ++i)
                 payload[i] = char(payload.at(i) ^ key.at(i % 4));
         }
-        m_in.remove(0, header + qsizetype(length));
-        handleFrame(opcode, fin, payload);
+        m_in.remove(0, head->size + qsizetype(head->length));
+        handleFrame(head->opcode, head->fin, payload);
         return true;
     }
 

@@ -5,6 +5,8 @@
 #include <QByteArrayView>
 #include <QtEndian>
 
+#include <optional>
+
 namespace Middleman::Testing {
 
 // One frame from client to server, masked with `mask` as RFC 6455 5.3 requires.
@@ -34,6 +36,43 @@ inline QByteArray maskedFrame(quint8 opcode, QByteArrayView payload, quint32 mas
     for (qsizetype i = 0; i < size; ++i)
         bytes[i] = char(bytes[i] ^ maskBytes[i & 3]);
     return frame;
+}
+
+// The header of a frame at the start of `in` (RFC 6455 5.2).
+struct FrameHead
+{
+    quint8 opcode = 0;
+    bool fin = false;
+    bool masked = false;
+    qsizetype size = 0;  // header bytes, the masking key included
+    quint64 length = 0;  // payload bytes
+};
+
+// Reads the header at the start of `in`; nothing while it is not all there.
+inline std::optional<FrameHead> frameHead(QByteArrayView in)
+{
+    if (in.size() < 2)
+        return std::nullopt;
+    FrameHead head;
+    head.opcode = quint8(in.at(0)) & 0x0F;
+    head.fin = quint8(in.at(0)) & 0x80;
+    head.masked = quint8(in.at(1)) & 0x80;
+    head.size = 2;
+    head.length = quint8(in.at(1)) & 0x7F;
+    if (head.length == 126) {
+        head.size = 4;
+        if (in.size() < head.size)
+            return std::nullopt;
+        head.length = qFromBigEndian<quint16>(in.data() + 2);
+    } else if (head.length == 127) {
+        head.size = 10;
+        if (in.size() < head.size)
+            return std::nullopt;
+        head.length = qFromBigEndian<quint64>(in.data() + 2);
+    }
+    if (head.masked)
+        head.size += 4;
+    return head;
 }
 
 } // namespace Middleman::Testing

@@ -126,32 +126,18 @@ private:
 
     bool readFrame()
     {
-        if (m_in.size() < 2)
+        const std::optional<Testing::FrameHead> head = Testing::frameHead(m_in);
+        if (!head)
             return false;
-        const auto b0 = quint8(m_in.at(0));
-        const auto b1 = quint8(m_in.at(1));
-        qsizetype header = 2;
-        quint64 length = b1 & 0x7F;
-        if (length == 126) {
-            if (m_in.size() < 4)
-                return false;
-            length = qFromBigEndian<quint16>(m_in.constData() + 2);
-            header = 4;
-        } else if (length == 127) {
-            if (m_in.size() < 10)
-                return false;
-            length = qFromBigEndian<quint64>(m_in.constData() + 2);
-            header = 10;
-        }
-        if (b1 & 0x80) {
+        if (head->masked) {
             protocolErrors.append("masked server frame"); // RFC 6455 5.1
             return false;
         }
-        if (quint64(m_in.size()) < quint64(header) + length)
+        if (quint64(m_in.size()) < quint64(head->size) + head->length)
             return false;
-        const QByteArray payload = m_in.mid(header, qsizetype(length));
-        m_in.remove(0, header + qsizetype(length));
-        handleFrame(b0 & 0x0F, b0 & 0x80, payload);
+        const QByteArray payload = m_in.mid(head->size, qsizetype(head->length));
+        m_in.remove(0, head->size + qsizetype(head->length));
+        handleFrame(head->opcode, head->fin, payload);
         return true;
     }
 
