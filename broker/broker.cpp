@@ -6,12 +6,12 @@
 #include "session.h"
 #include "tlscredentials.h"
 #include "tlsserver.h"
+#include "upgrader.h"
 
 #include <QMetaMethod>
 #include <QRandomGenerator>
 #include <QTcpSocket>
-#include <QWebSocket>
-#include <QWebSocketServer>
+#include <QSslSocket>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -98,30 +98,40 @@ Broker::Broker(const BrokerConfig &config, QObject *parent)
 
 Broker::~Broker()
 {
-    // Sessions are children; make sure their signals no longer reach us.
+    // Sessions are children; make sure their signals no longer reach us. They
+    // and the connections still upgrading go first: their sockets write through
+    // the listener's coalescer.
     for (Session *session : std::as_const(m_sessions))
         session->disconnect(this);
+    qDeleteAll(findChildren<Session *>(Qt::FindDirectChildrenOnly));
+    delete m_upgrader;
 }
 
 bool Broker::listen()
 {
-    if (!m_server) {
-        // The WebSocket server listens on nothing: PlainServer (ws://) or
-        // TlsServer (wss://) accepts and hands it each socket to upgrade, with
-        // its own upgrade deadline (Qt's applies only to sockets it accepts).
-        m_server = new QWebSocketServer(QStringLiteral("middleman"), QWebSocketServer::NonSecureMode, this);
-        connect(m_server, &QWebSocketServer::newConnection, this, &Broker::onNewConnection);
+    if (!m_upgrader) {
+        // PlainServer (ws://) or TlsServer (wss://) accepts; the upgrader reads
+        // each connection's WebSocket upgrade within handshake_timeout_ms.
+        m_upgrader = new Upgrader(this);
+        connect(m_upgrader, &Upgrader::upgraded, this, &Broker::onUpgraded);
+        connect(m_upgrader, &Upgrader::timedOut, this, &Broker::onUpgradeTimedOut);
+        connect(m_upgrader, &Upgrader::refused, this,
+                [this](const QHostAddress &address, quint16 port, int status, const QByteArray &reason) {
+                    ++m_stats.upgradesRefused;
+                    qCInfo(lcSession).noquote()
+                        << "connection from" << address.toString() + QLatin1Char(':') + QString::number(port)
+                        << "refused with HTTP" << status << QString::fromUtf8(reason);
+                });
     }
     if (m_config.tls.enabled())
         return listenTls();
     if (!m_plainServer) {
-        m_plainServer = new PlainServer(m_config.handshakeTimeoutMs, this);
+        m_plainServer = new PlainServer(this);
         connect(m_plainServer, &PlainServer::accepted, this,
-                [this](QTcpSocket *socket) { m_server->handleConnection(socket); });
+                [this](CoalescingSocket *socket) { m_upgrader->take(socket, m_config.handshakeTimeoutMs); });
         connect(m_plainServer, &QTcpServer::acceptError, this, [this](QAbstractSocket::SocketError error) {
             qCWarning(lcBroker) << "accept error" << error << m_plainServer->errorString();
         });
-        connect(m_plainServer, &PlainServer::upgradeTimedOut, this, &Broker::onUpgradeTimedOut);
     }
     if (!m_plainServer->listen(m_config.listenAddress, m_config.port)) {
         m_errorString = QStringLiteral("cannot listen on %1:%2: %3")
@@ -139,7 +149,7 @@ bool Broker::listen()
 bool Broker::listenTls()
 {
     // Section 1, wss://: the TLS server accepts and completes the handshake; the
-    // WebSocket server only upgrades the encrypted sockets it hands on.
+    // upgrader reads the WebSocket upgrade of the encrypted sockets it hands on.
     if (!m_tlsServer) {
         TlsCredentials credentials;
         QString why;
@@ -152,12 +162,8 @@ bool Broker::listenTls()
             qCWarning(lcBroker).noquote() << "tls.certificate:" << problem << "- clients will refuse it";
         m_tlsServer = new TlsServer(credentials.serverConfiguration(), m_config.handshakeTimeoutMs,
                                     m_config.maxConnections, this);
-        connect(m_tlsServer, &TlsServer::encryptedConnectionReady, this, [this] {
-            while (m_tlsServer->hasPendingConnections()) {
-                if (QTcpSocket *socket = m_tlsServer->nextPendingConnection())
-                    m_server->handleConnection(socket);
-            }
-        });
+        connect(m_tlsServer, &TlsServer::encrypted, this,
+                [this](QSslSocket *socket, int msLeft) { m_upgrader->take(socket, msLeft); });
         connect(m_tlsServer, &TlsServer::handshakeFailed, this,
                 [this](const QHostAddress &address, quint16 port, const QString &reason) {
                     // A failed handshake touches no session: other peers never notice.
@@ -165,7 +171,6 @@ bool Broker::listenTls()
                     qCInfo(lcSession).noquote() << "TLS handshake with" << address.toString() + QLatin1Char(':')
                             + QString::number(port) << "failed:" << reason;
                 });
-        connect(m_tlsServer, &TlsServer::upgradeTimedOut, this, &Broker::onUpgradeTimedOut);
         connect(m_tlsServer, &QTcpServer::acceptError, this, [this](QAbstractSocket::SocketError error) {
             qCWarning(lcBroker) << "accept error" << error << m_tlsServer->errorString();
         });
@@ -220,96 +225,87 @@ void Broker::onUpgradeTimedOut(const QHostAddress &address, quint16 port)
                                 << "closed: no WebSocket upgrade in time";
 }
 
-void Broker::onNewConnection()
+void Broker::onUpgraded(QTcpSocket *socket, const QByteArray &origin, const QByteArray &pending)
 {
-    while (m_server && m_server->hasPendingConnections()) {
-        QWebSocket *socket = m_server->nextPendingConnection();
-        if (!socket)
-            continue;
-        CoalescingSocket *transport = nullptr;
-        if (m_tlsServer)
-            m_tlsServer->upgraded(socket->peerAddress(), socket->peerPort());
-        else if (m_plainServer)
-            transport = m_plainServer->upgraded(socket->peerAddress(), socket->peerPort());
-        if (m_shuttingDown) {
-            socket->close(QWebSocketProtocol::CloseCodeGoingAway, QStringLiteral("broker shutting down"));
-            socket->deleteLater();
-            continue;
-        }
-        // Section 6: browsers only from the allowed origins.
-        const QString origin = socket->origin();
-        if (!m_config.allowedOrigins.isEmpty() && !origin.isEmpty()
-            && !m_config.allowedOrigins.contains(origin, Qt::CaseInsensitive)) {
-            ++m_stats.originsRefused;
-            qCInfo(lcSession).noquote() << "connection from" << socket->peerAddress().toString()
-                                        << "refused: origin not allowed:" << origin.left(256);
-            refuseSocket(socket, QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("origin not allowed"));
-            continue;
-        }
-        // Section 6: an address backing off after bad keys gets no chance to try another.
-        const QHostAddress address = socket->peerAddress();
-        if (const QString reason = backoffReason(address, now()); !reason.isEmpty()) {
-            ++m_stats.keyBackoffRefused;
-            qCInfo(lcSession).noquote() << "connection from" << address.toString() << "refused:" << reason;
-            refuseSocket(socket, kCloseTryAgainLater, reason);
-            continue;
-        }
-        // Section 6: connections in total and per remote address.
-        if (m_sessions.size() >= m_config.maxConnections) {
-            ++m_stats.connectionsRefused;
-            qCInfo(lcSession).noquote() << "connection from" << address.toString() << "refused: too many connections";
-            refuseSocket(socket, kCloseTryAgainLater, QStringLiteral("too many connections"));
-            continue;
-        }
-        if (m_connectionsFrom.value(address) >= m_config.maxConnectionsPerAddress) {
-            ++m_stats.connectionsRefused;
-            qCInfo(lcSession).noquote() << "connection from" << address.toString()
-                                        << "refused: too many connections from this address";
-            refuseSocket(socket, kCloseTryAgainLater, QStringLiteral("too many connections from this address"));
-            continue;
-        }
-        ++m_connectionsFrom[address];
-        const quint64 id = ++m_nextId;
-        auto *session = new Session(id, socket, m_config, this);
-        session->setTransport(transport);
-        connect(session, &Session::frameReceived, this, &Broker::onFrame);
-        connect(session, &Session::disconnected, this, &Broker::onDisconnected);
-        connect(session, &Session::batchStarted, this, &Broker::scheduleBatchFlush);
-        connect(session, &Session::queueOverflow, this, [this](quint64 sid) {
-            // Section 5: a slow consumer is closed; nobody else waits for it.
-            if (Session *s = m_sessions.value(sid)) {
-                qCInfo(lcSession).noquote() << "peer" << sid << "closed as slow consumer with"
-                                            << s->bytesQueued() << "bytes queued";
-                closeSession(s, kCloseTryAgainLater,
-                             QStringLiteral("slow consumer: outbound queue over %1 bytes")
-                                 .arg(m_config.outboundQueueBytes),
-                             &m_stats.slowConsumersClosed);
-            }
-        });
-        connect(session, &Session::handshakeTimedOut, this, [this](quint64 sid) {
-            if (Session *s = m_sessions.value(sid)) {
-                qCInfo(lcSession).noquote() << "peer" << sid << "from" << describe(s) << "sent no key in time";
-                closeSession(s, QWebSocketProtocol::CloseCodePolicyViolated,
-                             QStringLiteral("no API key within the handshake timeout"), &m_stats.handshakeTimeouts);
-            }
-        });
-        m_sessions.insert(id, session);
-        ++m_stats.connectionsAccepted;
-        qCDebug(lcSession).noquote() << "peer" << id << "upgraded from" << describe(session);
+    if (m_shuttingDown) {
+        refuse(socket, pending, QWebSocketProtocol::CloseCodeGoingAway, QStringLiteral("broker shutting down"));
+        return;
     }
+    const QHostAddress address = socket->peerAddress();
+    // Section 6: browsers only from the allowed origins.
+    if (!m_config.allowedOrigins.isEmpty() && !origin.isEmpty()
+        && !m_config.allowedOrigins.contains(QString::fromUtf8(origin), Qt::CaseInsensitive)) {
+        ++m_stats.originsRefused;
+        qCInfo(lcSession).noquote() << "connection from" << address.toString()
+                                    << "refused: origin not allowed:" << QString::fromUtf8(origin.left(256));
+        refuse(socket, pending, QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("origin not allowed"));
+        return;
+    }
+    // Section 6: an address backing off after bad keys gets no chance to try another.
+    if (const QString reason = backoffReason(address, now()); !reason.isEmpty()) {
+        ++m_stats.keyBackoffRefused;
+        qCInfo(lcSession).noquote() << "connection from" << address.toString() << "refused:" << reason;
+        refuse(socket, pending, kCloseTryAgainLater, reason);
+        return;
+    }
+    // Section 6: connections in total and per remote address.
+    if (m_sessions.size() >= m_config.maxConnections) {
+        ++m_stats.connectionsRefused;
+        qCInfo(lcSession).noquote() << "connection from" << address.toString() << "refused: too many connections";
+        refuse(socket, pending, kCloseTryAgainLater, QStringLiteral("too many connections"));
+        return;
+    }
+    if (m_connectionsFrom.value(address) >= m_config.maxConnectionsPerAddress) {
+        ++m_stats.connectionsRefused;
+        qCInfo(lcSession).noquote() << "connection from" << address.toString()
+                                    << "refused: too many connections from this address";
+        refuse(socket, pending, kCloseTryAgainLater, QStringLiteral("too many connections from this address"));
+        return;
+    }
+    ++m_connectionsFrom[address];
+    const quint64 id = ++m_nextId;
+    auto *session = new Session(id, socket, m_config, this);
+    connect(session, &Session::frameReceived, this, &Broker::onFrame);
+    connect(session, &Session::disconnected, this, &Broker::onDisconnected);
+    connect(session, &Session::batchStarted, this, &Broker::scheduleBatchFlush);
+    connect(session, &Session::queueOverflow, this, [this](quint64 sid) {
+        // Section 5: a slow consumer is closed; nobody else waits for it.
+        if (Session *s = m_sessions.value(sid)) {
+            qCInfo(lcSession).noquote() << "peer" << sid << "closed as slow consumer with" << s->bytesQueued()
+                                        << "bytes queued";
+            closeSession(s, kCloseTryAgainLater,
+                         QStringLiteral("slow consumer: outbound queue over %1 bytes").arg(m_config.outboundQueueBytes),
+                         &m_stats.slowConsumersClosed);
+        }
+    });
+    connect(session, &Session::handshakeTimedOut, this, [this](quint64 sid) {
+        if (Session *s = m_sessions.value(sid)) {
+            qCInfo(lcSession).noquote() << "peer" << sid << "from" << describe(s) << "sent no key in time";
+            closeSession(s, QWebSocketProtocol::CloseCodePolicyViolated,
+                         QStringLiteral("no API key within the handshake timeout"), &m_stats.handshakeTimeouts);
+        }
+    });
+    m_sessions.insert(id, session);
+    ++m_stats.connectionsAccepted;
+    qCDebug(lcSession).noquote() << "peer" << id << "upgraded from" << describe(session);
+    // The key may have come with the upgrade request.
+    session->start(pending);
 }
 
-void Broker::refuseSocket(QWebSocket *socket, QWebSocketProtocol::CloseCode code, const QString &reason)
+void Broker::refuse(QTcpSocket *socket, const QByteArray &pending, QWebSocketProtocol::CloseCode code,
+                    const QString &reason)
 {
-    // Kept until the close handshake ends, so the close frame reaches the peer;
-    // cut off after the grace period if the peer does not answer.
-    socket->setParent(this);
-    connect(socket, &QWebSocket::disconnected, socket, &QObject::deleteLater);
-    QTimer::singleShot(m_config.shutdownGraceMs, socket, [socket] {
-        socket->abort();
-        socket->deleteLater();
+    // A session of its own, outside m_sessions, so that the close handshake runs
+    // and the close frame reaches the peer; cut off after the grace period if the
+    // peer does not answer.
+    auto *session = new Session(0, socket, m_config, this);
+    connect(session, &Session::disconnected, session, &QObject::deleteLater);
+    QTimer::singleShot(m_config.shutdownGraceMs, session, [session] {
+        session->abort();
+        session->deleteLater();
     });
-    socket->close(code, reason);
+    session->close(code, reason);
+    session->start(pending);
 }
 
 void Broker::handleKey(Session *session, const QByteArray &frame)
@@ -364,19 +360,10 @@ void Broker::onDisconnected(quint64 id)
     if (!session)
         return;
     ++m_stats.disconnects;
-    if (!session->closedByBroker()) {
-        // Qt's WebSocket layer closes on its own for protocol violations (section 6:
-        // a frame over max_frame_size gives 1009, invalid UTF-8 1007).
-        switch (session->closeCode()) {
-        case QWebSocketProtocol::CloseCodeProtocolError:
-        case QWebSocketProtocol::CloseCodeWrongDatatype:
-        case QWebSocketProtocol::CloseCodeTooMuchData:
-            ++m_stats.protocolCloses;
-            break;
-        default:
-            break;
-        }
-    }
+    // The WebSocket layer closes on its own for protocol violations (section 6:
+    // a frame over max_frame_size gives 1009, invalid UTF-8 1007).
+    if (session->protocolError())
+        ++m_stats.protocolCloses;
     m_clientIds.remove(session->clientId());
     if (auto it = m_connectionsFrom.find(session->peerAddress()); it != m_connectionsFrom.end() && --*it <= 0)
         m_connectionsFrom.erase(it);

@@ -21,15 +21,15 @@
 #include <atomic>
 #include <optional>
 
-class QWebSocket;
 class QTcpServer;
-class QWebSocketServer;
+class QTcpSocket;
 
 namespace Middleman {
 
 class Session;
 class PlainServer;
 class TlsServer;
+class Upgrader;
 struct OutFrame;
 
 class Broker : public QObject
@@ -98,7 +98,7 @@ protected:
     void disconnectNotify(const QMetaMethod &signal) override;
 
 private:
-    void onNewConnection();
+    void onUpgraded(QTcpSocket *socket, const QByteArray &origin, const QByteArray &pending);
     void onUpgradeTimedOut(const QHostAddress &address, quint16 port);
     bool listenTls();
     QTcpServer *listener() const; // the ws:// or wss:// listening socket
@@ -108,7 +108,8 @@ private:
     void onExpiry();
 
     // Closes a new WebSocket that gets no session (limits, shutdown), and frees it.
-    void refuseSocket(QWebSocket *socket, QWebSocketProtocol::CloseCode code, const QString &reason);
+    void refuse(QTcpSocket *socket, const QByteArray &pending, QWebSocketProtocol::CloseCode code,
+                const QString &reason);
     void handleKey(Session *session, const QByteArray &frame);
     // The close for an address backing off after bad keys (section 6); empty when it may try.
     QString backoffReason(const QHostAddress &address, qint64 nowMs) const;
@@ -158,9 +159,9 @@ private:
     KeyStore m_keys;
     KeyBackoff m_keyBackoff;
 
-    QWebSocketServer *m_server = nullptr;
-    PlainServer *m_plainServer = nullptr; // accepts ws:// for m_server
-    TlsServer *m_tlsServer = nullptr; // accepts wss:// for m_server when TLS is configured
+    Upgrader *m_upgrader = nullptr; // the WebSocket upgrade of every new connection
+    PlainServer *m_plainServer = nullptr; // accepts ws://
+    TlsServer *m_tlsServer = nullptr; // accepts wss:// when TLS is configured
     QString m_errorString;
     QHash<quint64, Session *> m_sessions;
     QHash<QByteArray, quint64> m_clientIds; // Client-Id -> connection

@@ -77,6 +77,7 @@ struct BrokerStats
     quint64 connectionsRefused = 0;  // closed 1013 at once: too many in total or from the address
     quint64 tlsHandshakeFailures = 0; // wss:// only: TLS handshake failed or timed out (no WebSocket yet)
     quint64 upgradeTimeouts = 0;     // TCP (or TLS) connection closed: no WebSocket upgrade in time
+    quint64 upgradesRefused = 0;     // answered with an HTTP error: not a valid WebSocket upgrade
     quint64 keysRefused = 0;         // closed 1008 for a bad key
     quint64 keyBackoffRefused = 0;   // closed 1013: the address is backing off after bad keys
     quint64 handshakeTimeouts = 0;   // closed 1008 for no key in time
@@ -89,7 +90,7 @@ struct BrokerStats
     quint64 messagesTooLarge = 0;    // ERR 413 (message, headers)
     quint64 limitRefusals = 0;       // ERR 429 (subscriptions, pending requests, message rate)
     quint64 rateLimited = 0;         // ERR 429 for the message rate (also in limitRefusals)
-    quint64 protocolCloses = 0;      // closed by the WebSocket layer: 1002, 1007, 1009
+    quint64 protocolCloses = 0;      // the peer broke RFC 6455: closed 1002, 1007 or 1009
     quint64 publishes = 0;
     quint64 publishesUnrouted = 0;   // PUB that matched no subscriber
     quint64 deliveriesDropped = 0;   // deliveries refused by a full or closing queue

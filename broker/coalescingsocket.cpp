@@ -169,18 +169,14 @@ void CoalescingSocket::sendPending()
         Q_EMIT bytesWritten(sent);
 }
 
-PlainServer::PlainServer(int upgradeDeadlineMs, QObject *parent)
+PlainServer::PlainServer(QObject *parent)
     : QTcpServer(parent)
-    , m_upgradeDeadlineMs(upgradeDeadlineMs)
 {
 }
 
 PlainServer::~PlainServer()
 {
-    // The sockets' destroyed() handlers must not reach the server's hash.
-    for (const Awaiting &awaiting : std::as_const(m_awaitingUpgrade))
-        awaiting.socket->disconnect(this);
-    // The sockets still here go before the coalescer they point to.
+    // Sockets not taken yet go before the coalescer they point to.
     qDeleteAll(findChildren<CoalescingSocket *>(Qt::FindDirectChildrenOnly));
 }
 
@@ -191,35 +187,7 @@ void PlainServer::incomingConnection(qintptr descriptor)
         delete socket;
         return;
     }
-    const Peer peer{socket->peerAddress(), socket->peerPort()};
-    auto *deadline = new QTimer(socket);
-    deadline->setSingleShot(true);
-    m_awaitingUpgrade.insert(peer, Awaiting{socket, deadline});
-    connect(deadline, &QTimer::timeout, this, [this, socket, peer] {
-        m_awaitingUpgrade.remove(peer);
-        socket->disconnect(this);
-        // The WebSocket server deletes the socket once it is closed.
-        socket->abort();
-        Q_EMIT upgradeTimedOut(peer.first, peer.second);
-    });
-    connect(socket, &QObject::destroyed, this, [this, socket, peer] {
-        // Only the pointer value is used: the socket is being destroyed.
-        if (m_awaitingUpgrade.value(peer).socket == socket)
-            m_awaitingUpgrade.remove(peer);
-    });
-    deadline->start(m_upgradeDeadlineMs);
     Q_EMIT accepted(socket);
-}
-
-CoalescingSocket *PlainServer::upgraded(const QHostAddress &address, quint16 port)
-{
-    const Awaiting awaiting = m_awaitingUpgrade.take(Peer{address, port});
-    if (!awaiting.socket)
-        return nullptr;
-    delete awaiting.deadline;
-    // From here on the socket belongs to its QWebSocket.
-    awaiting.socket->disconnect(this);
-    return awaiting.socket;
 }
 
 } // namespace Middleman

@@ -9,13 +9,10 @@
 // An unbuffered QTcpSocket would hold nothing but writes each frame header and
 // payload in two system calls and two TCP segments.
 
-#include <QHash>
-#include <QHostAddress>
 #include <QSet>
 #include <QTcpServer>
 #include <QTcpSocket>
 
-#include <utility>
 #include <vector>
 
 class QTimer;
@@ -91,44 +88,26 @@ private:
     bool m_holding = false;
 };
 
-// Accepts ws:// connections as CoalescingSockets, and closes those that send no
-// WebSocket upgrade within a deadline (QWebSocketServer keeps its own deadline
-// only for the connections it accepts itself).
+// Accepts ws:// connections as CoalescingSockets.
 class PlainServer : public QTcpServer
 {
     Q_OBJECT
 public:
-    explicit PlainServer(int upgradeDeadlineMs, QObject *parent = nullptr);
+    explicit PlainServer(QObject *parent = nullptr);
     ~PlainServer() override;
 
+    // Every socket it accepts writes through this; it must outlive them.
     WriteCoalescer *coalescer() { return &m_coalescer; }
 
-    // Call once the WebSocket upgrade of a socket is done, with the socket's
-    // peer: its deadline no longer applies. Returns the socket (none when the
-    // peer is unknown).
-    CoalescingSocket *upgraded(const QHostAddress &address, quint16 port);
-
 Q_SIGNALS:
-    // A new connection, not upgraded yet; the receiver hands it to the WebSocket
-    // server, which takes it.
-    void accepted(QTcpSocket *socket);
-    // No WebSocket upgrade in time; the connection is closed.
-    void upgradeTimedOut(const QHostAddress &address, quint16 port);
+    // A new connection, not upgraded yet; the receiver takes the socket.
+    void accepted(CoalescingSocket *socket);
 
 protected:
     void incomingConnection(qintptr descriptor) override;
 
 private:
-    using Peer = std::pair<QHostAddress, quint16>;
-    struct Awaiting
-    {
-        CoalescingSocket *socket = nullptr;
-        QTimer *deadline = nullptr; // child of the socket
-    };
-
-    const int m_upgradeDeadlineMs;
     WriteCoalescer m_coalescer;
-    QHash<Peer, Awaiting> m_awaitingUpgrade;
 };
 
 } // namespace Middleman

@@ -5,19 +5,12 @@
 #include "logging.h"
 
 #include <QTimer>
-#include <QWebSocket>
+#include <QTcpSocket>
 
 namespace Middleman {
 
-namespace {
-
-// Bytes a server frame of this payload takes on the wire (RFC 6455 5.2; unmasked).
-qint64 wireSize(qint64 payload)
-{
-    return payload + 2 + (payload > 125 ? 2 : 0) + (payload > 65535 ? 6 : 0);
-}
-
-} // namespace
+using WebSocket::Opcode;
+using WebSocket::wireSize;
 
 OutFrame OutFrame::fromBytes(const QByteArray &bytes, bool binary)
 {
@@ -25,7 +18,6 @@ OutFrame OutFrame::fromBytes(const QByteArray &bytes, bool binary)
     frame.isBinary = binary;
     frame.size = bytes.size();
     frame.bytes = bytes;
-    frame.m_text = std::make_shared<QString>();
     return frame;
 }
 
@@ -34,32 +26,26 @@ OutFrame OutFrame::fromMixedBytes(const QByteArray &bytes, bool binary)
     return fromBytes(bytes, binary || !QByteArrayView(bytes).isValidUtf8());
 }
 
-Session::Session(quint64 id, QWebSocket *socket, const BrokerConfig &config, QObject *parent)
+Session::Session(quint64 id, QTcpSocket *socket, const BrokerConfig &config, QObject *parent)
     : QObject(parent)
     , m_id(id)
     , m_socket(socket)
+    , m_transport(qobject_cast<CoalescingSocket *>(socket))
     , m_queueLimit(config.outboundQueueBytes)
     , m_peerAddress(socket->peerAddress())
     , m_peerPort(socket->peerPort())
     , m_connectedAt(QDateTime::currentDateTimeUtc())
     , m_ratePerSecond(config.maxMessagesPerSecond)
     , m_burstMilli(qint64(config.messageBurst) * 1000)
+    , m_reader(config.maxFrameSize)
     , m_lastSeenMs(monotonicMs())
     , m_milliTokens(m_burstMilli)
     , m_refilledAtMs(m_lastSeenMs)
 {
     m_socket->setParent(this);
-    m_socket->setMaxAllowedIncomingFrameSize(quint64(config.maxFrameSize));
-    m_socket->setMaxAllowedIncomingMessageSize(quint64(config.maxFrameSize));
-
-    connect(m_socket, &QWebSocket::textMessageReceived, this, &Session::onText);
-    connect(m_socket, &QWebSocket::binaryMessageReceived, this, &Session::onBinary);
-    connect(m_socket, &QWebSocket::bytesWritten, this, &Session::onBytesWritten);
-    connect(m_socket, &QWebSocket::pong, this, [this] {
-        m_lastSeenMs = monotonicMs();
-        m_missedPings = 0;
-    });
-    connect(m_socket, &QWebSocket::disconnected, this, &Session::onDisconnected);
+    connect(m_socket, &QTcpSocket::readyRead, this, &Session::onReadyRead);
+    connect(m_socket, &QTcpSocket::bytesWritten, this, &Session::onBytesWritten);
+    connect(m_socket, &QTcpSocket::disconnected, this, &Session::onDisconnected);
 
     // Section 2: the key must arrive within the handshake timeout.
     m_handshakeTimer = new QTimer(this);
@@ -71,6 +57,12 @@ Session::Session(quint64 id, QWebSocket *socket, const BrokerConfig &config, QOb
 
 Session::~Session() = default;
 
+void Session::start(const QByteArray &pending)
+{
+    m_reader.append(pending);
+    onReadyRead();
+}
+
 void Session::accept(Role role, const QString &keyName, const QByteArray &clientId)
 {
     Q_ASSERT(m_state == State::Handshaking);
@@ -80,9 +72,9 @@ void Session::accept(Role role, const QString &keyName, const QByteArray &client
     m_state = State::Open;
     delete m_handshakeTimer;
     m_handshakeTimer = nullptr;
-    const QString ok = QStringLiteral("MM OK");
+    const QByteArrayView ok = "MM OK";
     m_queued += wireSize(ok.size());
-    m_socket->sendTextMessage(ok);
+    writeFrame(Opcode::Text, ok);
 }
 
 bool Session::send(const OutFrame &frame)
@@ -132,15 +124,17 @@ bool Session::send(const OutFrame &frame)
 
 void Session::write(const OutFrame &frame)
 {
-    if (frame.isBinary)
-        m_socket->sendBinaryMessage(frame.bytes);
-    else
-        m_socket->sendTextMessage(frame.text());
+    writeFrame(frame.isBinary ? Opcode::Binary : Opcode::Text, frame.bytes);
 }
 
-void Session::setTransport(CoalescingSocket *socket)
+void Session::writeFrame(Opcode opcode, QByteArrayView payload)
 {
-    m_transport = socket;
+    // Two writes, one send(): the socket holds what a turn writes (ws://) or
+    // encrypts its buffer at once (wss://).
+    const WebSocket::FrameHeader header = WebSocket::frameHeader(opcode, quint64(payload.size()));
+    m_socket->write(header.bytes, header.size);
+    if (!payload.isEmpty())
+        m_socket->write(payload.data(), payload.size());
 }
 
 void Session::setBatching(bool on)
@@ -157,10 +151,8 @@ void Session::flushBatch()
     m_queued += wireSize(m_batchBytes) - m_batchBytes;
     if (m_batchCount == 1)
         write(m_batchFirst);
-    else if (m_batchFirst.isBinary)
-        m_socket->sendBinaryMessage(m_batch);
     else
-        m_socket->sendTextMessage(QString::fromUtf8(m_batch));
+        writeFrame(m_batchFirst.isBinary ? Opcode::Binary : Opcode::Text, m_batch);
     // An idle connection keeps no batch buffer.
     m_batch = QByteArray();
     m_batchFirst = OutFrame();
@@ -179,7 +171,20 @@ void Session::close(QWebSocketProtocol::CloseCode code, const QString &reason)
     m_closeReason = reason;
     delete m_handshakeTimer;
     m_handshakeTimer = nullptr;
-    m_socket->close(code, reason);
+    // The peer answers with its close frame, and then the connection ends
+    // (onPeerClose); the broker cuts off a peer that never answers.
+    sendClose(quint16(code), reason.toUtf8());
+}
+
+void Session::sendClose(quint16 code, QByteArrayView reason)
+{
+    if (m_closeSent)
+        return;
+    m_closeSent = true;
+    if (code == WebSocket::CloseNoStatus)
+        writeFrame(Opcode::Close, {});
+    else
+        writeFrame(Opcode::Close, WebSocket::closePayload(code, reason));
 }
 
 void Session::abort()
@@ -199,27 +204,80 @@ bool Session::pingIfIdle(qint64 nowMs, qint64 intervalMs, int maxMissed)
     if (m_missedPings >= maxMissed)
         return false;
     ++m_missedPings;
-    m_socket->ping();
+    writeFrame(Opcode::Ping, {});
     return true;
 }
 
-void Session::onText(const QString &text)
+void Session::onReadyRead()
 {
-    const QByteArray bytes = text.toUtf8();
-    m_bytesIn += quint64(bytes.size());
-    m_lastSeenMs = monotonicMs();
-    m_missedPings = 0;
-    if (m_state != State::Closing)
-        Q_EMIT frameReceived(m_id, bytes, false);
+    // read() of exactly the bytes Qt's buffer holds takes its chunk instead of
+    // copying it, and the socket keeps no read chunk while idle (readAll() and
+    // skip() leave a 16 KiB one in place for good). The reader adopts the bytes
+    // when it holds nothing else.
+    while (const qint64 available = m_socket->bytesAvailable())
+        m_reader.append(m_socket->read(available));
+    readEvents();
 }
 
-void Session::onBinary(const QByteArray &data)
+void Session::readEvents()
 {
-    m_bytesIn += quint64(data.size());
-    m_lastSeenMs = monotonicMs();
-    m_missedPings = 0;
-    if (m_state != State::Closing)
-        Q_EMIT frameReceived(m_id, data, true);
+    using Kind = WebSocket::FrameReader::Event::Kind;
+    for (;;) {
+        WebSocket::FrameReader::Event event = m_reader.next();
+        switch (event.kind) {
+        case Kind::None:
+            return;
+        case Kind::Message:
+            m_bytesIn += quint64(event.payload.size());
+            m_lastSeenMs = monotonicMs();
+            m_missedPings = 0;
+            // While closing, only the peer's close frame matters.
+            if (m_state != State::Closing)
+                Q_EMIT frameReceived(m_id, event.payload, event.binary);
+            break;
+        case Kind::Ping:
+            m_lastSeenMs = monotonicMs();
+            m_missedPings = 0;
+            if (!m_closeSent)
+                writeFrame(Opcode::Pong, event.payload);
+            break;
+        case Kind::Pong:
+            m_lastSeenMs = monotonicMs();
+            m_missedPings = 0;
+            break;
+        case Kind::Close:
+            onPeerClose(event.code, event.payload);
+            return;
+        case Kind::Error:
+            // The peer broke RFC 6455: close with the code the reader names.
+            qCDebug(lcSession).noquote() << "peer" << m_id << "broke the WebSocket protocol:" << event.reason;
+            flushBatch();
+            if (m_state != State::Closing) {
+                m_closeCode = QWebSocketProtocol::CloseCode(event.code);
+                m_closeReason = QString::fromUtf8(event.reason);
+                m_protocolError = true;
+            }
+            m_state = State::Closing;
+            sendClose(event.code, event.reason);
+            m_socket->disconnectFromHost();
+            return;
+        }
+    }
+}
+
+void Session::onPeerClose(quint16 code, const QByteArray &reason)
+{
+    if (m_state != State::Closing) {
+        // The peer closes: record what it said and echo its code (RFC 6455 5.5.1).
+        flushBatch();
+        m_closeCode = QWebSocketProtocol::CloseCode(code);
+        m_closeReason = QString::fromUtf8(reason);
+        m_state = State::Closing;
+    }
+    sendClose(code, {});
+    // The server ends the TCP connection once both close frames have passed
+    // (RFC 6455 7.1.1).
+    m_socket->disconnectFromHost();
 }
 
 void Session::onBytesWritten(qint64 bytes)
@@ -233,9 +291,9 @@ void Session::onDisconnected()
         return;
     m_disconnectReported = true;
     if (m_state != State::Closing) {
-        // The peer closed (or the network did): record what it said.
-        m_closeCode = m_socket->closeCode();
-        m_closeReason = m_socket->closeReason();
+        // Gone without a close frame (RFC 6455 7.1.5).
+        m_closeCode = QWebSocketProtocol::CloseCodeAbnormalDisconnection;
+        m_closeReason = QStringLiteral("connection lost");
     }
     m_state = State::Closing;
     Q_EMIT disconnected(m_id);

@@ -1,20 +1,21 @@
 #pragma once
 // Session: one peer's WebSocket, its handshake state, counters and outbound queue
 // accounting (PROTOCOL.md sections 1, 2 and 5). Lives on the broker's thread.
+//
+// The WebSocket framing is the shared WebSocket::FrameReader and frame headers
+// over the upgraded socket (docs/design.md, "WebSocket layer").
 
 #include "brokerconfig.h"
+#include "websocket.h"
 
 #include <QByteArray>
 #include <QDateTime>
 #include <QHostAddress>
 #include <QObject>
-#include <QPointer>
 #include <QString>
 #include <QWebSocketProtocol>
 
-#include <memory>
-
-class QWebSocket;
+class QTcpSocket;
 class QTimer;
 
 namespace Middleman {
@@ -22,23 +23,12 @@ namespace Middleman {
 class CoalescingSocket;
 
 // One outbound message, serialised once and shared by every receiver (implicit
-// sharing). Its bytes go into batches as they are; the QString that a text frame
-// of its own needs is made once, when the first receiver sends it alone, and
-// every copy shares it.
+// sharing): each writes a frame header of its own and then these bytes.
 struct OutFrame
 {
     QByteArray bytes;
     bool isBinary = false;
     qint64 size = 0; // payload bytes
-
-    // Only for frames made by fromBytes() or fromMixedBytes().
-    const QString &text() const
-    {
-        Q_ASSERT(m_text);
-        if (m_text->isNull())
-            *m_text = QString::fromUtf8(bytes);
-        return *m_text;
-    }
 
     // Bytes in the frame type given: for forwarded messages, whose text frames are
     // UTF-8 already and gain only ASCII headers (the hot path: no check).
@@ -47,11 +37,6 @@ struct OutFrame
     // value echoed in an ERR): text unless the bytes are not UTF-8 (RFC 6455 5.6),
     // then binary rather than with bytes replaced.
     static OutFrame fromMixedBytes(const QByteArray &bytes, bool binary);
-
-private:
-    // Made by fromBytes(): an empty OutFrame (a session's idle batch slot)
-    // allocates nothing.
-    std::shared_ptr<QString> m_text;
 };
 
 class Session : public QObject
@@ -60,7 +45,8 @@ class Session : public QObject
 public:
     enum class State { Handshaking, Open, Closing };
 
-    Session(quint64 id, QWebSocket *socket, const BrokerConfig &config, QObject *parent = nullptr);
+    // Takes the upgraded socket (it becomes the session's child).
+    Session(quint64 id, QTcpSocket *socket, const BrokerConfig &config, QObject *parent = nullptr);
     ~Session() override;
 
     quint64 id() const { return m_id; }
@@ -80,9 +66,9 @@ public:
     void setBatching(bool on);
     void flushBatch();
 
-    // The ws:// socket under the WebSocket, which holds what a turn writes
-    // until the turn ends (coalescingsocket.h); none for wss://.
-    void setTransport(CoalescingSocket *socket);
+    // Reads the bytes that came with the upgrade request, then the socket's.
+    // Call once the session's signals are connected.
+    void start(const QByteArray &pending);
 
     // Handshake accepted (section 2): replies "MM OK" and starts routing.
     void accept(Role role, const QString &keyName, const QByteArray &clientId);
@@ -129,6 +115,8 @@ public:
     // True when close() was called (by the broker), false when the peer or the
     // WebSocket layer ended the connection.
     bool closedByBroker() const { return m_closedByBroker; }
+    // True when the peer broke RFC 6455 (closed with 1002, 1007 or 1009).
+    bool protocolError() const { return m_protocolError; }
     QString closeReason() const { return m_closeReason; }
 
 Q_SIGNALS:
@@ -142,16 +130,19 @@ Q_SIGNALS:
     void disconnected(quint64 id);
 
 private:
-    void onText(const QString &text);
-    void onBinary(const QByteArray &data);
+    void onReadyRead();
+    void readEvents();
+    void onPeerClose(quint16 code, const QByteArray &reason);
     void onBytesWritten(qint64 bytes);
     void onDisconnected();
     void write(const OutFrame &frame);
+    void writeFrame(WebSocket::Opcode opcode, QByteArrayView payload);
+    void sendClose(quint16 code, QByteArrayView reason);
 
     // Static after construction.
     const quint64 m_id;
-    QWebSocket *const m_socket;
-    QPointer<CoalescingSocket> m_transport;
+    QTcpSocket *const m_socket;
+    CoalescingSocket *const m_transport; // the ws:// socket; none for wss://
     const qint64 m_queueLimit;
     QHostAddress m_peerAddress;
     quint16 m_peerPort = 0;
@@ -172,6 +163,7 @@ private:
     qint64 m_batchBytes = 0;
     OutFrame m_batchFirst;
     QByteArray m_batch;
+    WebSocket::FrameReader m_reader;
     QTimer *m_handshakeTimer = nullptr;
     qint64 m_lastSeenMs = 0;
     int m_missedPings = 0;
@@ -186,6 +178,8 @@ private:
     QString m_closeReason;
     bool m_disconnectReported = false;
     bool m_closedByBroker = false;
+    bool m_protocolError = false;
+    bool m_closeSent = false;
 };
 
 } // namespace Middleman

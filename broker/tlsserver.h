@@ -31,19 +31,14 @@ public:
     TlsServer(const QSslConfiguration &configuration, int deadlineMs, int maxHandshakes, QObject *parent = nullptr);
     ~TlsServer() override;
 
-    // Call once the WebSocket upgrade of an encrypted socket is done, with the
-    // socket's peer: its deadline no longer applies.
-    void upgraded(const QHostAddress &address, quint16 port);
-
     int handshakesInProgress() const { return m_handshaking; }
 
 Q_SIGNALS:
-    // An encrypted socket waits in nextPendingConnection().
-    void encryptedConnectionReady();
+    // The TLS handshake is done. The receiver takes the socket and gives its
+    // WebSocket upgrade what is left of the deadline, `msLeft`.
+    void encrypted(QSslSocket *socket, int msLeft);
     // The TLS handshake with this peer failed or took too long; the connection is gone.
     void handshakeFailed(const QHostAddress &address, quint16 port, const QString &reason);
-    // The TLS handshake succeeded but no WebSocket upgrade followed in time.
-    void upgradeTimedOut(const QHostAddress &address, quint16 port);
 
 protected:
     void incomingConnection(qintptr descriptor) override;
@@ -54,20 +49,17 @@ private:
     {
         Peer peer;
         QTimer *deadline = nullptr; // child of the socket
-        bool encrypted = false;
         bool failed = false;
     };
 
     void fail(QSslSocket *socket, const QString &reason);
-    void onDeadline(QSslSocket *socket);
 
     // Static after construction.
     const QSslConfiguration m_configuration;
     const int m_deadlineMs;
     const int m_maxHandshakes;
 
-    QHash<QSslSocket *, Pending> m_pending;  // in the handshake or awaiting the upgrade
-    QHash<Peer, QSslSocket *> m_awaitingUpgrade; // encrypted, handed on, not upgraded yet
+    QHash<QSslSocket *, Pending> m_pending; // in the handshake
     int m_handshaking = 0;
 };
 

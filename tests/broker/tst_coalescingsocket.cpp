@@ -112,7 +112,6 @@ private Q_SLOTS:
     void bufferReleasedWhenIdle();
     void deletedWhileDue();
     void peerResetIsReported();
-    void upgradeDeadline();
 
 private:
     // Accepts one connection from a new Peer.
@@ -124,9 +123,9 @@ private:
 
 void tst_CoalescingSocket::init()
 {
-    m_server = std::make_unique<PlainServer>(60000);
+    m_server = std::make_unique<PlainServer>();
     m_accepted.clear();
-    connect(m_server.get(), &PlainServer::accepted, this, [this](QTcpSocket *socket) { m_accepted.append(socket); });
+    connect(m_server.get(), &PlainServer::accepted, this, [this](CoalescingSocket *socket) { m_accepted.append(socket); });
     QVERIFY(m_server->listen(QHostAddress::LocalHost, 0));
 }
 
@@ -312,27 +311,6 @@ void tst_CoalescingSocket::peerResetIsReported()
     socket->write(pattern(100000, 4));
     QTRY_COMPARE(disconnected.size(), 1);
     QCOMPARE(socket->error(), QAbstractSocket::RemoteHostClosedError);
-}
-
-void tst_CoalescingSocket::upgradeDeadline()
-{
-    // The deadline closes a connection nobody called upgraded() for, and not
-    // one that was.
-    m_server = std::make_unique<PlainServer>(100);
-    connect(m_server.get(), &PlainServer::accepted, this, [this](QTcpSocket *socket) { m_accepted.append(socket); });
-    QVERIFY(m_server->listen(QHostAddress::LocalHost, 0));
-    QSignalSpy timedOut(m_server.get(), &PlainServer::upgradeTimedOut);
-    std::unique_ptr<Peer> late;
-    std::unique_ptr<Peer> upgraded;
-    QVERIFY(accept(late));
-    CoalescingSocket *socket = accept(upgraded);
-    QVERIFY(socket);
-    m_server->upgraded(socket->peerAddress(), socket->peerPort());
-    QTRY_VERIFY((late->take(), late->eof));
-    QCOMPARE(timedOut.size(), 1);
-    QTest::qWait(200); // twice the deadline: what is checked is that nothing happens
-    QCOMPARE(timedOut.size(), 1);
-    QCOMPARE(socket->state(), QAbstractSocket::ConnectedState);
 }
 
 QTEST_GUILESS_MAIN(tst_CoalescingSocket)
