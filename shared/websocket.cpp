@@ -119,6 +119,10 @@ UpgradeRequest parseUpgradeRequest(QByteArrayView bytes, qsizetype maxBytes)
         if (line.endsWith('\r'))
             line.chop(1);
         from = lf + 1;
+        // RFC 9110 5.5: a CR or NUL inside a line is refused, never passed on
+        // (into a log line, for one).
+        if (line.contains('\r') || line.contains('\0'))
+            return invalid(400, "CR or NUL inside a line of the request");
         if (first) {
             first = false;
             // GET <path> HTTP/1.1
