@@ -21,10 +21,11 @@ packages=(
 scripts/install-packages.sh "${packages[@]}"
 
 seconds="${FUZZ_SECONDS:-60}"
-targets=(${FUZZ_TARGETS:-fuzz_codec fuzz_session fuzz_frames})
+targets=(${FUZZ_TARGETS:-fuzz_codec fuzz_session fuzz_frames fuzz_websocket})
 # -max_len per target: a codec frame; a few broker frames around max_frame_size
-# (2048 in the harness, so 1009 is reachable); a few raw WebSocket frames.
-declare -A max_len=([fuzz_codec]=4096 [fuzz_session]=8192 [fuzz_frames]=4096)
+# (2048 in the harness, so 1009 is reachable); a few raw WebSocket frames; an
+# upgrade request or a few client frames (past the 200-byte and 256-byte small limits).
+declare -A max_len=([fuzz_codec]=4096 [fuzz_session]=8192 [fuzz_frames]=4096 [fuzz_websocket]=4096)
 
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DMIDDLEMAN_FUZZ=ON >/dev/null

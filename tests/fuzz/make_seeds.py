@@ -116,8 +116,9 @@ def session_seeds():
           + record("client", b"".join(b"REQ r.x\nReqID: q%d\n\n.\n" % i for i in range(20))))
 
 
-def frame(opcode, payload, fin=True, masked=True):
-    """RFC 6455 frame, client to server, masked with an all-zero key (payload stays readable)."""
+def frame(opcode, payload, fin=True, masked=True, key=b"\x00\x00\x00\x00"):
+    """RFC 6455 frame, client to server, masked with an all-zero key (payload stays readable)
+    unless another key is given."""
     head = bytes([(0x80 if fin else 0) | opcode])
     n = len(payload)
     m = 0x80 if masked else 0
@@ -127,7 +128,9 @@ def frame(opcode, payload, fin=True, masked=True):
         head += bytes([m | 126]) + struct.pack(">H", n)
     else:
         head += bytes([m | 127]) + struct.pack(">Q", n)
-    return head + (b"\x00\x00\x00\x00" if masked else b"") + payload
+    if not masked:
+        return head + payload
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
 def frames_seeds():
@@ -158,12 +161,73 @@ def frames_seeds():
     write("fuzz_frames", "garbage", b"GET / HTTP/1.1\r\n\r\n")
 
 
+UPGRADE = (b"GET /chat?room=1 HTTP/1.1\r\n"
+           b"Host: localhost:8080\r\n"
+           b"Connection: Upgrade\r\n"
+           b"Upgrade: websocket\r\n"
+           b"Origin: http://localhost:8080\r\n"
+           b"Sec-WebSocket-Version: 13\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+           b"\r\n")
+
+
+def websocket_seeds():
+    """fuzz_websocket: a mode byte (bits 0-4 chunk size, bit 5 small limits, bit 6 frames
+    after the upgrade request), then what a client sends. Frames use a non-zero mask key."""
+    key = b"\x37\xfa\x21\x3d"
+
+    def ws(opcode, payload, fin=True, masked=True):
+        return frame(opcode, payload, fin, masked, key)
+
+    write("fuzz_websocket", "upgrade", b"\x00" + UPGRADE)
+    write("fuzz_websocket", "upgrade-lf", b"\x00" + UPGRADE.replace(b"\r\n", b"\n"))
+    write("fuzz_websocket", "upgrade-then-frames", b"\x40" + UPGRADE + ws(1, b"hello") + ws(9, b"p")
+          + ws(8, b"\x03\xe8bye"))
+    write("fuzz_websocket", "upgrade-firefox", b"\x00" + UPGRADE.replace(b"Connection: Upgrade",
+                                                                      b"connection: keep-alive, Upgrade"))
+    write("fuzz_websocket", "upgrade-post", b"\x00" + UPGRADE.replace(b"GET", b"POST"))
+    write("fuzz_websocket", "upgrade-no-key", b"\x00" + UPGRADE.replace(b"Sec-WebSocket-Key", b"X-Key"))
+    write("fuzz_websocket", "upgrade-short-key", b"\x00" + UPGRADE.replace(b"dGhlIHNhbXBsZSBub25jZQ==", b"c2hvcnQ="))
+    write("fuzz_websocket", "upgrade-version-8", b"\x00" + UPGRADE.replace(b"Version: 13", b"Version: 8"))
+    write("fuzz_websocket", "upgrade-http10", b"\x00" + UPGRADE.replace(b"HTTP/1.1", b"HTTP/1.0"))
+    write("fuzz_websocket", "upgrade-too-long", b"\x20" + UPGRADE[:-2] + b"X-Long: " + b"a" * 300 + b"\r\n\r\n")
+    write("fuzz_websocket", "text", b"\x00" + ws(1, b"hello"))
+    write("fuzz_websocket", "text-utf8", b"\x00" + ws(1, "h\u00e9llo \u20ac \U0001F600".encode()))
+    write("fuzz_websocket", "binary", b"\x00" + ws(2, b"\x00\xff\x80bytes"))
+    write("fuzz_websocket", "fragmented", b"\x00" + ws(1, b"Hel", False) + ws(9, b"ping") + ws(0, b"lo", False)
+          + ws(10, b"") + ws(0, b", world"))
+    write("fuzz_websocket", "fragmented-byte-by-byte", b"\x01" + ws(2, b"ab", False) + ws(0, b"cd"))
+    write("fuzz_websocket", "euro-split", b"\x03" + ws(1, b"a\xe2\x82", False) + ws(0, b"\xac"))
+    write("fuzz_websocket", "chunks-of-7", b"\x07" + ws(1, b"one") + ws(2, b"two") + ws(9, b"") + ws(1, b"three"))
+    write("fuzz_websocket", "close", b"\x00" + ws(1, b"last") + ws(8, b"\x03\xe8bye") + ws(1, b"ignored"))
+    write("fuzz_websocket", "close-empty", b"\x00" + ws(8, b""))
+    write("fuzz_websocket", "close-bad-code", b"\x00" + ws(8, b"\x03\xed"))
+    write("fuzz_websocket", "close-bad-reason", b"\x00" + ws(8, b"\x03\xe8\xff"))
+    write("fuzz_websocket", "length-16", b"\x00" + ws(2, b"y" * 300))
+    write("fuzz_websocket", "length-16-too-big", b"\x20" + ws(2, b"y" * 300))
+    write("fuzz_websocket", "fragments-too-big", b"\x20" + ws(1, b"x" * 150, False) + ws(0, b"x" * 60))
+    write("fuzz_websocket", "length-64-huge", b"\x00" + bytes([0x82, 0xFF]) + struct.pack(">Q", 1 << 40) + key)
+    write("fuzz_websocket", "length-64-msb", b"\x00" + bytes([0x82, 0xFF]) + struct.pack(">Q", 1 << 63) + key)
+    write("fuzz_websocket", "unmasked", b"\x00" + ws(1, b"hello", masked=False))
+    write("fuzz_websocket", "rsv1", b"\x00" + bytes([0xC1, 0x80]) + key)
+    write("fuzz_websocket", "opcode-3", b"\x00" + ws(3, b"x"))
+    write("fuzz_websocket", "ping-too-long", b"\x00" + ws(9, b"p" * 126))
+    write("fuzz_websocket", "ping-not-final", b"\x00" + ws(9, b"p", False))
+    write("fuzz_websocket", "continuation-alone", b"\x00" + ws(0, b"x"))
+    write("fuzz_websocket", "text-while-fragmented", b"\x00" + ws(1, b"a", False) + ws(1, b"b"))
+    write("fuzz_websocket", "invalid-utf8", b"\x00" + ws(1, b"ok") + ws(1, b"\xc3\x28"))
+    # The same bytes also go to closePayload (code, then reason): a long UTF-8 reason.
+    write("fuzz_websocket", "close-payload-long-utf8", b"\x00\x03\xe8a" + "\u20ac".encode() * 50)
+
+
 def main():
-    for target in ["fuzz_codec", "fuzz_session", "fuzz_frames"]:
+    for target in ["fuzz_codec", "fuzz_session", "fuzz_frames", "fuzz_websocket"]:
         shutil.rmtree(os.path.join(HERE, "corpus", target), ignore_errors=True)
     codec_seeds()
     session_seeds()
     frames_seeds()
+    websocket_seeds()
 
 
 if __name__ == "__main__":
