@@ -229,21 +229,18 @@ void Session::readEvents()
             return;
         case Kind::Message:
             m_bytesIn += quint64(event.payload.size());
-            m_lastSeenMs = monotonicMs();
-            m_missedPings = 0;
+            markAlive();
             // While closing, only the peer's close frame matters.
             if (m_state != State::Closing)
                 Q_EMIT frameReceived(m_id, event.payload, event.binary);
             break;
         case Kind::Ping:
-            m_lastSeenMs = monotonicMs();
-            m_missedPings = 0;
+            markAlive();
             if (!m_closeSent)
                 writeFrame(Opcode::Pong, event.payload);
             break;
         case Kind::Pong:
-            m_lastSeenMs = monotonicMs();
-            m_missedPings = 0;
+            markAlive();
             break;
         case Kind::Close:
             onPeerClose(event.code, event.payload);

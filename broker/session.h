@@ -6,6 +6,7 @@
 // over the upgraded socket (docs/design.md, "WebSocket layer").
 
 #include "brokerconfig.h"
+#include "clock.h"
 #include "websocket.h"
 
 #include <QByteArray>
@@ -132,6 +133,12 @@ Q_SIGNALS:
 private:
     void onReadyRead();
     void readEvents();
+    // Any frame from the peer shows it is alive (section 1, pings).
+    void markAlive()
+    {
+        m_lastSeenMs = monotonicMs();
+        m_missedPings = 0;
+    }
     void onPeerClose(quint16 code, const QByteArray &reason);
     void onBytesWritten(qint64 bytes);
     void onDisconnected();
