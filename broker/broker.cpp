@@ -386,8 +386,8 @@ void Broker::onDisconnected(quint64 id)
             revokeUncoveredSubscriptions();
     }
     qCInfo(lcSession).noquote() << "peer" << id << "from" << describe(session) << "disconnected:"
-                                << int(session->closeCode()) << session->closeReason();
-    Q_EMIT peerDisconnected(id, int(session->closeCode()), session->closeReason());
+                                << session->closeCode() << session->closeReason();
+    Q_EMIT peerDisconnected(id, session->closeCode(), session->closeReason());
     session->disconnect(this);
     session->deleteLater();
     finishShutdownIfIdle();

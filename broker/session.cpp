@@ -167,7 +167,7 @@ void Session::close(QWebSocketProtocol::CloseCode code, const QString &reason)
     flushBatch(); // messages queued before the close go out before it
     m_state = State::Closing;
     m_closedByBroker = true;
-    m_closeCode = code;
+    m_closeCode = quint16(code);
     m_closeReason = reason;
     delete m_handshakeTimer;
     m_handshakeTimer = nullptr;
@@ -250,7 +250,7 @@ void Session::readEvents()
             qCDebug(lcSession).noquote() << "peer" << m_id << "broke the WebSocket protocol:" << event.reason;
             flushBatch();
             if (m_state != State::Closing) {
-                m_closeCode = QWebSocketProtocol::CloseCode(event.code);
+                m_closeCode = event.code;
                 m_closeReason = QString::fromUtf8(event.reason);
                 m_protocolError = true;
             }
@@ -267,7 +267,7 @@ void Session::onPeerClose(quint16 code, const QByteArray &reason)
     if (m_state != State::Closing) {
         // The peer closes: record what it said and echo its code (RFC 6455 5.5.1).
         flushBatch();
-        m_closeCode = QWebSocketProtocol::CloseCode(code);
+        m_closeCode = code;
         m_closeReason = QString::fromUtf8(reason);
         m_state = State::Closing;
     }
@@ -289,7 +289,7 @@ void Session::onDisconnected()
     m_disconnectReported = true;
     if (m_state != State::Closing) {
         // Gone without a close frame (RFC 6455 7.1.5).
-        m_closeCode = QWebSocketProtocol::CloseCodeAbnormalDisconnection;
+        m_closeCode = WebSocket::CloseAbnormal;
         m_closeReason = QStringLiteral("connection lost");
     }
     m_state = State::Closing;

@@ -112,7 +112,9 @@ public:
         return true;
     }
 
-    QWebSocketProtocol::CloseCode closeCode() const { return m_closeCode; }
+    // A number, not QWebSocketProtocol::CloseCode: a peer may close with any
+    // code from 3000 to 4999, which that enum cannot hold.
+    int closeCode() const { return m_closeCode; }
     // True when close() was called (by the broker), false when the peer or the
     // WebSocket layer ended the connection.
     bool closedByBroker() const { return m_closedByBroker; }
@@ -181,7 +183,7 @@ private:
     qint64 m_milliTokens = 0; // starts full (constructor)
     qint64 m_refilledAtMs = 0;
     quint64 m_bytesOut = 0;
-    QWebSocketProtocol::CloseCode m_closeCode = QWebSocketProtocol::CloseCodeNormal;
+    quint16 m_closeCode = WebSocket::CloseNormal;
     QString m_closeReason;
     bool m_disconnectReported = false;
     bool m_closedByBroker = false;
