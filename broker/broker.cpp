@@ -227,39 +227,40 @@ void Broker::onUpgradeTimedOut(const QHostAddress &address, quint16 port)
 
 void Broker::onUpgraded(QTcpSocket *socket, const QByteArray &origin, const QByteArray &pending)
 {
+    const QHostAddress address = socket->peerAddress();
+    // Every refusal is counted and logged, and closes with a code and a reason.
+    const auto refuseAs = [&](quint64 *counter, QWebSocketProtocol::CloseCode code, const QString &reason,
+                              const QString &detail = QString()) {
+        if (counter)
+            ++*counter;
+        qCInfo(lcSession).noquote() << "connection from" << address.toString() << "refused:"
+                                    << (detail.isEmpty() ? reason : reason + QStringLiteral(": ") + detail);
+        refuse(socket, pending, code, reason);
+    };
     if (m_shuttingDown) {
-        refuse(socket, pending, QWebSocketProtocol::CloseCodeGoingAway, QStringLiteral("broker shutting down"));
+        refuseAs(nullptr, QWebSocketProtocol::CloseCodeGoingAway, QStringLiteral("broker shutting down"));
         return;
     }
-    const QHostAddress address = socket->peerAddress();
     // Section 6: browsers only from the allowed origins.
     if (!m_config.allowedOrigins.isEmpty() && !origin.isEmpty()
         && !m_config.allowedOrigins.contains(QString::fromUtf8(origin), Qt::CaseInsensitive)) {
-        ++m_stats.originsRefused;
-        qCInfo(lcSession).noquote() << "connection from" << address.toString()
-                                    << "refused: origin not allowed:" << QString::fromUtf8(origin.left(256));
-        refuse(socket, pending, QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("origin not allowed"));
+        refuseAs(&m_stats.originsRefused, QWebSocketProtocol::CloseCodePolicyViolated,
+                 QStringLiteral("origin not allowed"), QString::fromUtf8(origin.left(256)));
         return;
     }
     // Section 6: an address backing off after bad keys gets no chance to try another.
     if (const QString reason = backoffReason(address, now()); !reason.isEmpty()) {
-        ++m_stats.keyBackoffRefused;
-        qCInfo(lcSession).noquote() << "connection from" << address.toString() << "refused:" << reason;
-        refuse(socket, pending, kCloseTryAgainLater, reason);
+        refuseAs(&m_stats.keyBackoffRefused, kCloseTryAgainLater, reason);
         return;
     }
     // Section 6: connections in total and per remote address.
     if (m_sessions.size() >= m_config.maxConnections) {
-        ++m_stats.connectionsRefused;
-        qCInfo(lcSession).noquote() << "connection from" << address.toString() << "refused: too many connections";
-        refuse(socket, pending, kCloseTryAgainLater, QStringLiteral("too many connections"));
+        refuseAs(&m_stats.connectionsRefused, kCloseTryAgainLater, QStringLiteral("too many connections"));
         return;
     }
     if (m_connectionsFrom.value(address) >= m_config.maxConnectionsPerAddress) {
-        ++m_stats.connectionsRefused;
-        qCInfo(lcSession).noquote() << "connection from" << address.toString()
-                                    << "refused: too many connections from this address";
-        refuse(socket, pending, kCloseTryAgainLater, QStringLiteral("too many connections from this address"));
+        refuseAs(&m_stats.connectionsRefused, kCloseTryAgainLater,
+                 QStringLiteral("too many connections from this address"));
         return;
     }
     ++m_connectionsFrom[address];
