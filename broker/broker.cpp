@@ -127,8 +127,20 @@ bool Broker::listen()
         return listenTls();
     if (!m_plainServer) {
         m_plainServer = new PlainServer(this);
-        connect(m_plainServer, &PlainServer::accepted, this,
-                [this](CoalescingSocket *socket) { m_upgrader->take(socket, m_config.handshakeTimeoutMs); });
+        connect(m_plainServer, &PlainServer::accepted, this, [this](CoalescingSocket *socket) {
+            // Section 6: connections that have not upgraded yet are capped too
+            // (as TlsServer caps TLS handshakes), so that silent TCP connections
+            // cannot take every file descriptor until their deadline.
+            if (m_upgrader->waiting() >= m_config.maxConnections) {
+                ++m_stats.connectionsRefused;
+                qCInfo(lcSession).noquote() << "connection from" << socket->peerAddress().toString()
+                                            << "dropped: too many connections waiting for their upgrade";
+                socket->abort();
+                socket->deleteLater();
+                return;
+            }
+            m_upgrader->take(socket, m_config.handshakeTimeoutMs);
+        });
         connect(m_plainServer, &QTcpServer::acceptError, this, [this](QAbstractSocket::SocketError error) {
             qCWarning(lcBroker) << "accept error" << error << m_plainServer->errorString();
         });

@@ -74,7 +74,8 @@ struct BrokerStats
     quint64 connectionsAccepted = 0; // WebSocket upgrades accepted
     quint64 handshakesCompleted = 0; // MM OK sent
     quint64 originsRefused = 0;      // closed 1008 at once: Origin not allowed
-    quint64 connectionsRefused = 0;  // closed 1013 at once: too many in total or from the address
+    quint64 connectionsRefused = 0;  // closed 1013 at once: too many in total or from the address;
+                                     // or ws:// dropped before the upgrade: too many waiting for it
     quint64 tlsHandshakeFailures = 0; // wss:// only: TLS handshake failed or timed out (no WebSocket yet)
     quint64 upgradeTimeouts = 0;     // TCP (or TLS) connection closed: no WebSocket upgrade in time
     quint64 upgradesRefused = 0;     // answered with an HTTP error: not a valid WebSocket upgrade

@@ -188,6 +188,7 @@ private Q_SLOTS:
     void acceptBacklogTakesABurst();
     void upgradeDeadline_data();
     void upgradeDeadline();
+    void waitingForUpgradeCapped();
     void socketsGoWithTheirSessions();
     void idleConnectionsHoldNoBuffers();
 
@@ -690,6 +691,33 @@ void tst_Handshake::upgradeDeadline()
     QTest::qWait(400); // twice the deadline: what is checked is that nothing happens
     QVERIFY(!upgraded.closed);
     QCOMPARE(m_broker->stats().upgradeTimeouts, quint64(1));
+}
+
+void tst_Handshake::waitingForUpgradeCapped()
+{
+    // Connections that have not upgraded yet count against max_connections: one
+    // more is dropped at once and counted; the others are untouched.
+    BrokerConfig config = testConfig();
+    config.maxConnections = 3;
+    m_broker = startBroker(config);
+    std::vector<BarePeer> silent(3);
+    for (BarePeer &peer : silent)
+        QVERIFY(peer.connectTo(m_broker->serverPort()));
+    QTRY_COMPARE(m_broker->findChildren<QAbstractSocket *>().size(), 3);
+    BarePeer extra;
+    QVERIFY(extra.connectTo(m_broker->serverPort()));
+    QTRY_VERIFY(extra.closed());
+    QCOMPARE(m_broker->stats().connectionsRefused, quint64(1));
+    QCOMPARE(m_broker->findChildren<QAbstractSocket *>().size(), 3);
+    for (BarePeer &peer : silent)
+        QVERIFY(!peer.closed());
+    // Once one of them upgrades, there is room again.
+    QVERIFY(silent[0].sendUpgrade());
+    QTRY_VERIFY(silent[0].received("\r\n\r\n"));
+    TestPeer upgraded;
+    QVERIFY(upgraded.connectWithKey(m_broker->serverUrl(), kClientKey));
+    QCOMPARE(m_broker->stats().connectionsRefused, quint64(1));
+    QCOMPARE(m_broker->stats().upgradeTimeouts, quint64(0));
 }
 
 void tst_Handshake::socketsGoWithTheirSessions()
