@@ -14,6 +14,8 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
+#include <utility>
 
 namespace Middleman::Testing {
 
@@ -157,6 +159,16 @@ private:
             [this](const ParseError &error) { badFrames.append(error); });
     }
 };
+
+// The peerDisconnected() emission for one peer, as (code, reason).
+inline std::optional<std::pair<int, QString>> disconnectOf(const QSignalSpy &spy, quint64 id)
+{
+    for (const QList<QVariant> &args : spy) {
+        if (args.at(0).toULongLong() == id)
+            return std::make_pair(args.at(1).toInt(), args.at(2).toString());
+    }
+    return std::nullopt;
+}
 
 // The broker's id for a peer, found by the peer's local port.
 inline quint64 peerIdByPort(const Broker &broker, quint16 localPort)

@@ -9,31 +9,40 @@
 
 namespace Middleman::Testing {
 
-// One frame from client to server, masked with `mask` as RFC 6455 5.3 requires.
-inline QByteArray maskedFrame(quint8 opcode, QByteArrayView payload, quint32 mask, bool fin = true)
+// The header of a client frame announcing `length` payload bytes, with its
+// masking key `mask`, and none of the payload (RFC 6455 5.2).
+inline QByteArray maskedHeader(quint8 opcode, quint64 length, quint32 mask, bool fin = true)
 {
-    QByteArray frame;
-    frame.reserve(payload.size() + 14);
-    frame.append(char((fin ? 0x80 : 0x00) | (opcode & 0x0F)));
-    const qsizetype size = payload.size();
-    if (size < 126) {
-        frame.append(char(0x80 | size));
-    } else if (size <= 0xFFFF) {
-        frame.append(char(0x80 | 126));
-        frame.append(char(size >> 8));
-        frame.append(char(size & 0xFF));
+    QByteArray header;
+    header.reserve(14);
+    header.append(char((fin ? 0x80 : 0x00) | (opcode & 0x0F)));
+    if (length < 126) {
+        header.append(char(0x80 | length));
+    } else if (length <= 0xFFFF) {
+        header.append(char(0x80 | 126));
+        header.append(char(length >> 8));
+        header.append(char(length & 0xFF));
     } else {
-        frame.append(char(0x80 | 127));
+        header.append(char(0x80 | 127));
         for (int shift = 56; shift >= 0; shift -= 8)
-            frame.append(char((quint64(size) >> shift) & 0xFF));
+            header.append(char((length >> shift) & 0xFF));
     }
     char maskBytes[4];
     qToBigEndian(mask, maskBytes);
-    frame.append(maskBytes, 4);
+    header.append(maskBytes, 4);
+    return header;
+}
+
+// One frame from client to server, masked with `mask` as RFC 6455 5.3 requires.
+inline QByteArray maskedFrame(quint8 opcode, QByteArrayView payload, quint32 mask, bool fin = true)
+{
+    QByteArray frame = maskedHeader(opcode, quint64(payload.size()), mask, fin);
     const qsizetype at = frame.size();
-    frame.append(payload.data(), size);
+    frame.append(payload.data(), payload.size());
+    char maskBytes[4];
+    qToBigEndian(mask, maskBytes);
     char *bytes = frame.data() + at;
-    for (qsizetype i = 0; i < size; ++i)
+    for (qsizetype i = 0; i < payload.size(); ++i)
         bytes[i] = char(bytes[i] ^ maskBytes[i & 3]);
     return frame;
 }

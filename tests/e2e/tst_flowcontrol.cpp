@@ -15,16 +15,6 @@ constexpr int kCloseGoingAway = 1001;
 constexpr int kCloseTooBig = 1009;
 constexpr int kCloseTryAgainLater = 1013;
 
-// The peerDisconnected() emission for one peer, as (code, reason).
-std::optional<std::pair<int, QString>> disconnectOf(const QSignalSpy &spy, quint64 id)
-{
-    for (const QList<QVariant> &args : spy) {
-        if (args.at(0).toULongLong() == id)
-            return std::make_pair(args.at(1).toInt(), args.at(2).toString());
-    }
-    return std::nullopt;
-}
-
 QByteArray pubWire(const QByteArray &target, const QByteArray &body)
 {
     return serialize(msg(Command::Pub, target, {}, body));

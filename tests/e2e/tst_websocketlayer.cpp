@@ -35,16 +35,6 @@ constexpr int kCloseTooBig = 1009;
 const QByteArray kSampleKey = "dGhlIHNhbXBsZSBub25jZQ==";
 const QByteArray kSampleAccept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
-// The peerDisconnected() emission for one peer, as (code, reason).
-std::optional<std::pair<int, QString>> disconnectOf(const QSignalSpy &spy, quint64 id)
-{
-    for (const QList<QVariant> &args : spy) {
-        if (args.at(0).toULongLong() == id)
-            return std::make_pair(args.at(1).toInt(), args.at(2).toString());
-    }
-    return std::nullopt;
-}
-
 // An opening handshake as a browser sends it, with the parts a row changes.
 QByteArray upgradeRequest(const QByteArray &method = "GET", const QByteArray &version = "13",
                           const QByteArray &key = kSampleKey)
@@ -70,26 +60,10 @@ quint32 randomMask()
 }
 
 // The header of a masked client frame announcing `length` payload bytes, with
-// its masking key, and none of the payload.
+// a random masking key, and none of the payload.
 QByteArray maskedHeader(quint8 opcode, quint64 length, bool fin = true)
 {
-    QByteArray header;
-    header.append(char((fin ? 0x80 : 0x00) | (opcode & 0x0F)));
-    if (length < 126) {
-        header.append(char(0x80 | length));
-    } else if (length <= 0xFFFF) {
-        header.append(char(0x80 | 126));
-        header.append(char(length >> 8));
-        header.append(char(length & 0xFF));
-    } else {
-        header.append(char(0x80 | 127));
-        for (int shift = 56; shift >= 0; shift -= 8)
-            header.append(char((length >> shift) & 0xFF));
-    }
-    char mask[4];
-    qToBigEndian(randomMask(), mask);
-    header.append(mask, 4);
-    return header;
+    return Testing::maskedHeader(opcode, length, randomMask(), fin);
 }
 
 // `wire` cut at the given offsets into the fragments of one text message.
