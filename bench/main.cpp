@@ -38,6 +38,7 @@ struct Options {
     std::string bin;
     std::string peers = MIDDLEMAN_BENCH_SOURCE_DIR "/peers";
     int maxConnections = 0;  // 0: as many as the open-file limit allows
+    std::string params;      // run only the cases whose parameters contain this
     MiddlemanOptions middleman;
 };
 
@@ -73,6 +74,7 @@ void usage(std::FILE* to)
                  "  --bin DIR             where the middleman executable is (default: beside this one)\n"
                  "  --peers DIR           the broker configs (default bench/peers/)\n"
                  "  --max-connections N   cap for the connections scenario\n"
+                 "  --params TEXT         only the cases whose parameters contain TEXT (\"M=1 \", \"N=100 16\")\n"
                  "  --middleman-frames F  text (default) or binary WebSocket frames for middleman's messages\n"
                  "  --middleman-batch B   on (default): middleman packs several messages per WebSocket\n"
                  "                        message to the load generator (OPT Batch: on); off: one each\n");
@@ -120,6 +122,8 @@ bool parse(int argc, char** argv, Options& options)
             options.middleman.batch = batch == "on";
         } else if (arg == "--max-connections")
             options.maxConnections = std::atoi(value().c_str());
+        else if (arg == "--params")
+            options.params = value();
         else if (arg == "-h" || arg == "--help") {
             usage(stdout);
             std::exit(0);
@@ -379,7 +383,12 @@ int main(int argc, char** argv)
         report.brokerVersions[broker] = versionIn(firstLine(commandOutput(command)));
     }
 
-    const std::vector<Case> cases = plan(options, connectionCap, report.notes);
+    std::vector<Case> cases = plan(options, connectionCap, report.notes);
+    std::erase_if(cases, [&](const Case& c) { return c.params.find(options.params) == std::string::npos; });
+    if (cases.empty()) {
+        std::fprintf(stderr, "no case has parameters containing \"%s\"\n", options.params.c_str());
+        return 2;
+    }
     int failures = 0;
     for (const Case& c : cases) {
         // Brokers take turns on each case, so a drift of the machine touches all alike.
