@@ -1,107 +1,179 @@
 #include "requesttracker.h"
 
+#include <algorithm>
+#include <limits>
+
 namespace Middleman {
+
+namespace {
+
+constexpr char kDigits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+QByteArray tokenFor(quint64 number)
+{
+    char text[3 + 13]; // "mm-" and up to 13 base-36 digits for 64 bits
+    char *end = text + sizeof text;
+    char *at = end;
+    do {
+        *--at = kDigits[number % 36];
+        number /= 36;
+    } while (number != 0);
+    *--at = '-';
+    *--at = 'm';
+    *--at = 'm';
+    return QByteArray(at, end - at);
+}
+
+} // namespace
+
+quint64 RequestTracker::numberOf(QByteArrayView token)
+{
+    if (token.size() < 4 || token.size() > 16 || !token.startsWith("mm-") || token[3] == '0')
+        return 0;
+    quint64 number = 0;
+    for (qsizetype i = 3; i < token.size(); ++i) {
+        const char c = token[i];
+        quint64 digit;
+        if (c >= '0' && c <= '9')
+            digit = quint64(c - '0');
+        else if (c >= 'a' && c <= 'z')
+            digit = quint64(c - 'a' + 10);
+        else
+            return 0;
+        if (number > (std::numeric_limits<quint64>::max() - digit) / 36)
+            return 0;
+        number = number * 36 + digit;
+    }
+    return number;
+}
+
+void RequestTracker::link(QHash<quint64, Peer> &peers, quint64 peer, LinksOf links, quint64 number)
+{
+    Peer &list = peers[peer];
+    ((*m_entries.find(number)).*links).next = list.first;
+    if (list.first != 0)
+        ((*m_entries.find(list.first)).*links).previous = number;
+    list.first = number;
+    ++list.count;
+}
+
+void RequestTracker::unlink(QHash<quint64, Peer> &peers, quint64 peer, LinksOf links, quint64 number)
+{
+    const auto list = peers.find(peer);
+    if (list == peers.end())
+        return;
+    const Links own = (*m_entries.find(number)).*links;
+    if (own.previous != 0)
+        ((*m_entries.find(own.previous)).*links).next = own.next;
+    else
+        list->first = own.next;
+    if (own.next != 0)
+        ((*m_entries.find(own.next)).*links).previous = own.previous;
+    if (--list->count <= 0)
+        peers.erase(list);
+}
 
 QByteArray RequestTracker::add(quint64 requester, const QByteArray &reqId, quint64 responder,
                                const QByteArray &target, qint64 nowMs, qint64 timeoutMs)
 {
-    QByteArray token = "mm-" + QByteArray::number(++m_counter, 36);
-    PendingRequest request{token, requester, reqId, responder, target, nowMs, nowMs + timeoutMs};
-    m_deadlines.emplace(request.deadlineMs, token);
-    ++m_outstanding[responder];
-    m_byRequester[requester].insert(token);
-    m_byResponder[responder].insert(token);
-    m_byToken.insert(token, std::move(request));
+    const quint64 number = ++m_counter;
+    QByteArray token = tokenFor(number);
+    Entry entry;
+    entry.request = PendingRequest{token, requester, reqId, responder, target, nowMs, nowMs + timeoutMs};
+    m_deadlines.emplace(entry.request.deadlineMs, number);
+    m_entries.insert(number, std::move(entry));
+    link(m_requesters, requester, &Entry::byRequester, number);
+    link(m_responders, responder, &Entry::byResponder, number);
     return token;
 }
 
 const PendingRequest *RequestTracker::find(QByteArrayView token) const
 {
-    auto it = m_byToken.constFind(token.toByteArray());
-    return it == m_byToken.cend() ? nullptr : &*it;
+    const auto it = m_entries.constFind(numberOf(token));
+    return it == m_entries.cend() ? nullptr : &it->request;
 }
 
-std::optional<PendingRequest> RequestTracker::take(const QByteArray &token)
+PendingRequest RequestTracker::remove(QHash<quint64, Entry>::iterator it)
 {
-    auto it = m_byToken.find(token);
-    if (it == m_byToken.end())
+    const quint64 number = it.key();
+    const PendingRequest &request = it->request;
+    m_deadlines.erase({request.deadlineMs, number});
+    unlink(m_responders, request.responder, &Entry::byResponder, number);
+    if (request.requester != 0)
+        unlink(m_requesters, request.requester, &Entry::byRequester, number);
+    // Unlinking looked up neighbours only, so `it` still points at the entry.
+    PendingRequest taken = std::move(it->request);
+    m_entries.erase(it);
+    return taken;
+}
+
+std::optional<PendingRequest> RequestTracker::take(QByteArrayView token)
+{
+    const auto it = m_entries.find(numberOf(token));
+    if (it == m_entries.end())
         return std::nullopt;
-    PendingRequest request = std::move(*it);
-    m_byToken.erase(it);
-    forget(request);
-    return request;
-}
-
-void RequestTracker::forget(const PendingRequest &request)
-{
-    m_deadlines.erase({request.deadlineMs, request.token});
-    auto out = m_outstanding.find(request.responder);
-    if (out != m_outstanding.end() && --*out <= 0)
-        m_outstanding.erase(out);
-    auto byResponder = m_byResponder.find(request.responder);
-    if (byResponder != m_byResponder.end()) {
-        byResponder->remove(request.token);
-        if (byResponder->isEmpty())
-            m_byResponder.erase(byResponder);
-    }
-    if (request.requester != 0) {
-        auto byRequester = m_byRequester.find(request.requester);
-        if (byRequester != m_byRequester.end()) {
-            byRequester->remove(request.token);
-            if (byRequester->isEmpty())
-                m_byRequester.erase(byRequester);
-        }
-    }
+    return remove(it);
 }
 
 QList<PendingRequest> RequestTracker::takeExpired(qint64 nowMs)
 {
     QList<PendingRequest> expired;
     while (!m_deadlines.empty() && m_deadlines.begin()->first <= nowMs) {
-        const QByteArray token = m_deadlines.begin()->second;
-        if (std::optional<PendingRequest> request = take(token))
-            expired.append(std::move(*request));
-        else
+        const auto it = m_entries.find(m_deadlines.begin()->second);
+        if (it == m_entries.end())
             m_deadlines.erase(m_deadlines.begin());
+        else
+            expired.append(remove(it));
     }
     return expired;
 }
 
 QList<PendingRequest> RequestTracker::takeByResponder(quint64 responder)
 {
+    QList<quint64> numbers;
+    for (quint64 number = m_responders.value(responder).first; number != 0;
+         number = m_entries.find(number)->byResponder.next)
+        numbers.append(number);
     QList<PendingRequest> taken;
-    const QSet<QByteArray> tokens = m_byResponder.value(responder);
-    for (const QByteArray &token : tokens) {
-        if (std::optional<PendingRequest> request = take(token))
-            taken.append(std::move(*request));
-    }
-    // In the order the requests were made.
-    std::sort(taken.begin(), taken.end(), [](const PendingRequest &a, const PendingRequest &b) {
-        return DeadlineOrder()({a.startedMs, a.token}, {b.startedMs, b.token});
+    taken.reserve(numbers.size());
+    // The list runs newest first; the answers go in the order the requests were
+    // made (by start time, then by number).
+    for (auto n = numbers.crbegin(); n != numbers.crend(); ++n)
+        taken.append(remove(m_entries.find(*n)));
+    std::stable_sort(taken.begin(), taken.end(), [](const PendingRequest &a, const PendingRequest &b) {
+        return a.startedMs < b.startedMs;
     });
     return taken;
 }
 
 qsizetype RequestTracker::orphan(quint64 requester)
 {
-    const QSet<QByteArray> tokens = m_byRequester.take(requester);
-    for (const QByteArray &token : tokens) {
-        auto it = m_byToken.find(token);
-        if (it != m_byToken.end())
-            it->requester = 0;
+    const Peer peer = m_requesters.take(requester);
+    for (quint64 number = peer.first; number != 0;) {
+        Entry &entry = *m_entries.find(number);
+        entry.request.requester = 0;
+        number = std::exchange(entry.byRequester, Links{}).next;
     }
-    return tokens.size();
+    return peer.count;
+}
+
+QList<PendingRequest> RequestTracker::all() const
+{
+    QList<PendingRequest> requests;
+    requests.reserve(m_entries.size());
+    for (const Entry &entry : m_entries)
+        requests.append(entry.request);
+    return requests;
 }
 
 QList<PendingRequest> RequestTracker::takeAll()
 {
-    QList<PendingRequest> all = m_byToken.values();
-    m_byToken.clear();
+    QList<PendingRequest> requests = all();
+    m_entries.clear();
     m_deadlines.clear();
-    m_outstanding.clear();
-    m_byRequester.clear();
-    m_byResponder.clear();
-    return all;
+    m_requesters.clear();
+    m_responders.clear();
+    return requests;
 }
 
 std::optional<qint64> RequestTracker::nextDeadline() const

@@ -7,6 +7,8 @@
 #include <QTest>
 
 #include <algorithm>
+#include <map>
+#include <random>
 
 using namespace Middleman;
 
@@ -72,6 +74,9 @@ private Q_SLOTS:
     void orphanThenAnswer();
     void takeAll();
     void tiesKeepRequestOrder();
+    void onlyExactTokens_data();
+    void onlyExactTokens();
+    void listsAgreeWithAModel();
 };
 
 void tst_RequestTracker::addReturnsUniqueTokens()
@@ -463,6 +468,125 @@ void tst_RequestTracker::takeAll()
     QVERIFY(d != a && d != b && d != c);
     QCOMPARE(tracker.outstanding(9), 1);
     QCOMPARE(tracker.pendingOf(1), 1);
+}
+
+void tst_RequestTracker::onlyExactTokens_data()
+{
+    QTest::addColumn<QByteArray>("text");
+    QTest::addColumn<quint64>("number");
+    QTest::newRow("first") << QByteArray("mm-1") << quint64(1);
+    QTest::newRow("base 36") << QByteArray("mm-z") << quint64(35);
+    QTest::newRow("two digits") << QByteArray("mm-10") << quint64(36);
+    QTest::newRow("largest") << QByteArray("mm-3w5e11264sgsf") << std::numeric_limits<quint64>::max();
+    QTest::newRow("over 64 bits") << QByteArray("mm-3w5e11264sgsg") << quint64(0);
+    QTest::newRow("too long") << QByteArray("mm-10000000000000") << quint64(0);
+    QTest::newRow("leading zero") << QByteArray("mm-01") << quint64(0);
+    QTest::newRow("zero") << QByteArray("mm-0") << quint64(0);
+    QTest::newRow("upper case digit") << QByteArray("mm-A") << quint64(0);
+    QTest::newRow("upper case prefix") << QByteArray("MM-1") << quint64(0);
+    QTest::newRow("no digits") << QByteArray("mm-") << quint64(0);
+    QTest::newRow("sign") << QByteArray("mm--1") << quint64(0);
+    QTest::newRow("space") << QByteArray("mm-1 ") << quint64(0);
+    QTest::newRow("other prefix") << QByteArray("xx-1") << quint64(0);
+    QTest::newRow("empty") << QByteArray() << quint64(0);
+}
+
+void tst_RequestTracker::onlyExactTokens()
+{
+    QFETCH(QByteArray, text);
+    QFETCH(quint64, number);
+    QCOMPARE(RequestTracker::numberOf(text), number);
+    // Only the spelling the tracker makes finds a request: with request 1 and
+    // 35 pending, "mm-01" or "mm-A" find nothing.
+    RequestTracker tracker;
+    QByteArray first;
+    for (int i = 1; i <= 36; ++i) {
+        const QByteArray token = tracker.add(1, QByteArray::number(i), 2, QByteArrayLiteral("t"), 0, 100);
+        if (i == 1)
+            first = token;
+        QCOMPARE(RequestTracker::numberOf(token), quint64(i));
+    }
+    QCOMPARE(first, QByteArrayLiteral("mm-1"));
+    const PendingRequest *found = tracker.find(text);
+    QCOMPARE(found != nullptr, number >= 1 && number <= 36);
+    if (found)
+        QCOMPARE(found->token, text);
+}
+
+// Random adds, answers, expiries, orphans and departing responders, checked
+// after every step against a plain map: the per-peer lists and counts never
+// drift from the requests actually pending.
+void tst_RequestTracker::listsAgreeWithAModel()
+{
+    RequestTracker tracker;
+    std::map<QByteArray, PendingRequest> model;
+    std::mt19937 random(20261126);
+    const auto pick = [&random](int n) { return int(std::uniform_int_distribution<int>(0, n - 1)(random)); };
+    qint64 now = 0;
+    for (int step = 0; step < 4000; ++step) {
+        now += pick(3);
+        const int what = pick(10);
+        if (what < 5 || model.empty()) {
+            const quint64 requester = quint64(1 + pick(6));
+            const quint64 responder = quint64(10 + pick(4));
+            const QByteArray reqId = "r" + QByteArray::number(step);
+            const QByteArray token = tracker.add(requester, reqId, responder, QByteArrayLiteral("t"), now, 5 + pick(60));
+            model[token] = *tracker.find(token);
+        } else if (what < 8) {
+            auto it = model.begin();
+            std::advance(it, pick(int(model.size())));
+            const std::optional<PendingRequest> taken = tracker.take(it->first);
+            QVERIFY(taken);
+            QCOMPARE(taken->requesterReqId, it->second.requesterReqId);
+            model.erase(it);
+        } else if (what == 8) {
+            for (const PendingRequest &request : tracker.takeExpired(now)) {
+                QVERIFY(request.deadlineMs <= now);
+                QCOMPARE(model.erase(request.token), size_t(1));
+            }
+            for (const auto &[token, request] : model)
+                QVERIFY(request.deadlineMs > now);
+        } else if (pick(2) == 0) {
+            const quint64 requester = quint64(1 + pick(6));
+            qsizetype expected = 0;
+            for (auto &[token, request] : model) {
+                if (request.requester == requester) {
+                    request.requester = 0;
+                    ++expected;
+                }
+            }
+            QCOMPARE(tracker.orphan(requester), expected);
+        } else {
+            const quint64 responder = quint64(10 + pick(4));
+            QList<PendingRequest> taken = tracker.takeByResponder(responder);
+            QList<QByteArray> expected;
+            for (const auto &[token, request] : model) {
+                if (request.responder == responder)
+                    expected.append(token);
+            }
+            QCOMPARE(sorted(tokensOf(taken)), sorted(expected));
+            for (int i = 1; i < taken.size(); ++i) // in the order they were made
+                QVERIFY(RequestTracker::numberOf(taken[i - 1].token) < RequestTracker::numberOf(taken[i].token));
+            for (const QByteArray &token : expected)
+                model.erase(token);
+        }
+        QCOMPARE(tracker.size(), qsizetype(model.size()));
+        for (quint64 peer = 0; peer < 14; ++peer) {
+            int asRequester = 0;
+            int asResponder = 0;
+            for (const auto &[token, request] : model) {
+                asRequester += peer != 0 && request.requester == peer;
+                asResponder += request.responder == peer;
+            }
+            QCOMPARE(tracker.pendingOf(peer), asRequester);
+            QCOMPARE(tracker.outstanding(peer), asResponder);
+        }
+        for (const auto &[token, request] : model) {
+            const PendingRequest *found = tracker.find(token);
+            QVERIFY(found);
+            QCOMPARE(found->requester, request.requester);
+        }
+    }
 }
 
 QTEST_APPLESS_MAIN(tst_RequestTracker)
