@@ -1,5 +1,6 @@
 #include "codec.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace Middleman {
@@ -11,6 +12,14 @@ namespace {
 QByteArray echoTarget(QByteArrayView text, int maxLength)
 {
     return Target::checkSyntax(text, maxLength) ? text.toByteArray() : QByteArray();
+}
+
+bool hasControls(QByteArrayView value)
+{
+    return std::any_of(value.begin(), value.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u < 0x20 || u == 0x7f;
+    });
 }
 
 bool validHeaderName(QByteArrayView name)
@@ -136,19 +145,24 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
     const QByteArrayView commandText = sp < 0 ? line : line.first(sp);
     const QByteArrayView targetText = sp < 0 ? QByteArrayView() : line.sliced(sp + 1);
     const std::optional<Command> command = commandFromName(commandText);
+    // The target is echoed in an ERR only when valid (echoTarget()); checked
+    // once, and the echo shares the message's copy.
+    QByteArray why;
+    const bool validTarget = command && Target::checkSyntax(targetText, m_limits.maxTargetLength, &why);
     if (command) {
-        error.command = commandName(*command).toByteArray();
-        error.target = echoTarget(targetText, m_limits.maxTargetLength);
+        error.command = staticBytes(commandName(*command));
+        if (validTarget) {
+            message.target = targetText.toByteArray();
+            error.target = message.target;
+        }
     }
     if (!commandLineEnded)
         return fail(error, 400, "message not terminated", false);
     if (!command)
         return fail(error, 400, "unknown command '" + quoteInReason(commandText) + "'", true);
-    QByteArray why;
-    if (!Target::checkSyntax(targetText, m_limits.maxTargetLength, &why))
+    if (!validTarget)
         return fail(error, 400, why, true);
     message.command = *command;
-    message.target = targetText.toByteArray();
 
     // Headers until the blank line; a lone "." here ends a message without body.
     qsizetype headerBytes = 0;
@@ -176,7 +190,7 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
             return fail(error, 400, "invalid header name '" + quoteInReason(name) + "'", true);
         Header header{name.toByteArray(), line.sliced(colon + 1).trimmed().toByteArray()};
         if (error.reqId.isNull() && headerNameEquals(header.name, HeaderName::ReqId))
-            error.reqId = echoControlsReplaced(header.value);
+            error.reqId = hasControls(header.value) ? echoControlsReplaced(header.value) : header.value;
         message.headers.append(std::move(header));
     }
 

@@ -81,7 +81,10 @@ void Message::setHeader(QByteArrayView name, const QByteArray &value)
     for (qsizetype i = 0; i < headers.size();) {
         if (headerNameEquals(headers.at(i).name, name)) {
             if (!replaced) {
-                headers[i] = Header{name.toByteArray(), value};
+                Header &header = headers[i];
+                if (header.name != name)
+                    header.name = name.toByteArray(); // in the case asked for
+                header.value = value;
                 replaced = true;
                 ++i;
             } else {

@@ -36,6 +36,13 @@ inline constexpr QByteArrayView Batch = "Batch";
 
 bool headerNameEquals(QByteArrayView a, QByteArrayView b);
 
+// A QByteArray over bytes with static storage (a string literal, such as the
+// header names above or commandName()), without copying them.
+inline QByteArray staticBytes(QByteArrayView literal)
+{
+    return QByteArray::fromRawData(literal.data(), literal.size());
+}
+
 class Message
 {
 public:
