@@ -70,6 +70,7 @@ Broker::Broker(const BrokerConfig &config, QObject *parent)
     : QObject(parent)
     , m_config(config)
     , m_keyBackoff(config.failedKeysBeforeBackoff, config.failedKeyBackoffMs, config.maxFailedKeyBackoffMs)
+    , m_batchFlush([this] { flushBatches(); }, this)
 {
     qRegisterMetaType<PeerInfo>();
     qRegisterMetaType<RequestInfo>();
@@ -630,7 +631,7 @@ void Broker::handlePub(Session *session, Message &message)
         if (receiver->role() == Role::Service) {
             if (!forServices) {
                 Message copy = message;
-                copy.headers.append(Header{HeaderName::ClientId.toByteArray(), session->clientId()});
+                copy.headers.append(Header{staticBytes(HeaderName::ClientId), session->clientId()});
                 forServices = OutFrame::fromBytes(serialize(copy), message.binary);
             }
             deliveries += deliver(receiver, *forServices);
@@ -717,7 +718,7 @@ void Broker::handleReq(Session *session, Message &message)
     ++m_stats.requests;
     message.setHeader(HeaderName::ReqId, token);
     message.removeHeader(HeaderName::ClientId);
-    message.headers.append(Header{HeaderName::ClientId.toByteArray(), session->clientId()});
+    message.headers.append(Header{staticBytes(HeaderName::ClientId), session->clientId()});
     deliver(chosen, OutFrame::fromBytes(serialize(message), message.binary));
     // If the delivery failed the responder is closing: its disconnect answers 503.
     scheduleExpiry();
@@ -830,8 +831,8 @@ void Broker::scheduleExpiry()
 {
     const std::optional<qint64> next = m_requests.nextDeadline();
     if (!next) {
-        m_expiryTimer.stop();
-        m_expiryAt = -1;
+        // A running timer is left to fire once and find nothing: stopping and
+        // starting it around every request of a lone requester costs more.
         return;
     }
     if (m_expiryAt >= 0 && m_expiryAt <= *next && m_expiryTimer.isActive())
@@ -855,22 +856,20 @@ bool Broker::deliver(Session *session, const OutFrame &frame)
 void Broker::scheduleBatchFlush(quint64 id)
 {
     m_batchesDue.append(id);
-    if (m_batchFlushPosted)
-        return;
-    // Posted events run when the event loop comes back from this turn's sockets and
-    // timers, before it waits again: every frame read in this turn is routed first.
-    m_batchFlushPosted = true;
-    QMetaObject::invokeMethod(this, &Broker::flushBatches, Qt::QueuedConnection);
+    // At the end of the turn, after this turn's sockets and timers: every frame
+    // read in this turn is routed first.
+    m_batchFlush.schedule();
 }
 
 void Broker::flushBatches()
 {
-    m_batchFlushPosted = false;
-    const QList<quint64> due = std::exchange(m_batchesDue, {});
-    for (const quint64 id : due) {
+    m_batchFlush.cancel();
+    m_batchesFlushing.swap(m_batchesDue);
+    for (const quint64 id : std::as_const(m_batchesFlushing)) {
         if (Session *session = m_sessions.value(id))
             session->flushBatch();
     }
+    m_batchesFlushing.clear();
     // The batches just written are sent in this turn too.
     if (m_plainServer)
         m_plainServer->coalescer()->flush();

@@ -11,6 +11,7 @@
 #include "keystore.h"
 #include "requesttracker.h"
 #include "subscriptiontable.h"
+#include "turnend.h"
 
 #include <QHash>
 #include <QObject>
@@ -182,7 +183,8 @@ private:
     bool m_closingAll = false; // inside shutdown()'s loop
     BrokerStats m_stats;
     QList<quint64> m_batchesDue; // sessions holding a batch this turn
-    bool m_batchFlushPosted = false;
+    QList<quint64> m_batchesFlushing; // the ones flushBatches() is sending (kept for its capacity)
+    TurnEnd m_batchFlush; // runs flushBatches() at the end of a turn that started a batch
     std::atomic<bool> m_tracing = false; // something is connected to messageTraced
 };
 

@@ -11,6 +11,7 @@ namespace Middleman {
 
 WriteCoalescer::WriteCoalescer(QObject *parent)
     : QObject(parent)
+    , m_turnEnd([this] { flush(); }, this)
     , m_releaseTimer(new QTimer(this))
 {
     m_releaseTimer->setInterval(kDefaultReleaseIntervalMs);
@@ -60,10 +61,7 @@ void WriteCoalescer::releaseIdle()
 void WriteCoalescer::schedule(CoalescingSocket *socket)
 {
     m_due.push_back(socket);
-    if (m_posted)
-        return;
-    m_posted = true;
-    QMetaObject::invokeMethod(this, &WriteCoalescer::flush, Qt::QueuedConnection);
+    m_turnEnd.schedule();
 }
 
 void WriteCoalescer::unschedule(CoalescingSocket *socket)
@@ -89,7 +87,7 @@ void WriteCoalescer::forget(CoalescingSocket *socket)
 
 void WriteCoalescer::flush()
 {
-    m_posted = false;
+    m_turnEnd.cancel();
     // By index: a socket's bytesWritten() receivers may write again (scheduled
     // at the end, and sent in this pass) or delete a socket (forgotten).
     for (size_t i = 0; i < m_due.size(); ++i) {

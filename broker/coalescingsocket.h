@@ -13,6 +13,8 @@
 #include <QTcpServer>
 #include <QTcpSocket>
 
+#include "turnend.h"
+
 #include <vector>
 
 class QTimer;
@@ -31,8 +33,9 @@ public:
     explicit WriteCoalescer(QObject *parent = nullptr);
     ~WriteCoalescer() override;
 
-    // Sends everything due now. Runs on its own once per turn in which a socket
-    // had something to send; the broker also calls it after flushing batches.
+    // Sends everything due now. Runs on its own at the end of each turn in which
+    // a socket had something to send; the broker also calls it after flushing
+    // batches.
     void flush();
 
     // A socket keeps its buffer's memory between turns while it writes (freeing
@@ -53,7 +56,7 @@ private:
     void hold(CoalescingSocket *socket);
 
     std::vector<CoalescingSocket *> m_due;
-    bool m_posted = false;
+    TurnEnd m_turnEnd; // runs flush() at the end of a turn in which a socket wrote
     QSet<CoalescingSocket *> m_holding; // sent, buffer memory kept
     QTimer *m_releaseTimer;
     quint64 m_interval = 0; // counts the release timer's intervals

@@ -1,7 +1,10 @@
 #include "epolldispatcher.h"
 
+#include "turnend.h"
+
 #include <QCoreApplication>
 #include <QSocketNotifier>
+#include <QThread>
 #include <QTimerEvent>
 
 #include <poll.h>
@@ -62,6 +65,12 @@ EpollEventDispatcher::EpollEventDispatcher(QObject *parent)
 
 EpollEventDispatcher::~EpollEventDispatcher()
 {
+    for (TurnEnd *task : m_turnEnds) {
+        if (task) {
+            task->m_scheduled = false;
+            task->m_dispatcher = nullptr;
+        }
+    }
     if (m_wake >= 0)
         ::close(m_wake);
     if (m_epoll >= 0)
@@ -261,12 +270,42 @@ int EpollEventDispatcher::activateTimers()
     return activated;
 }
 
+// --- The end of a turn ---------------------------------------------------------
+
+void EpollEventDispatcher::scheduleTurnEnd(TurnEnd *task)
+{
+    m_turnEnds.push_back(task);
+}
+
+void EpollEventDispatcher::cancelTurnEnd(TurnEnd *task)
+{
+    // Mostly among the last scheduled.
+    const auto it = std::find(m_turnEnds.rbegin(), m_turnEnds.rend(), task);
+    if (it != m_turnEnds.rend())
+        *it = nullptr;
+}
+
+void EpollEventDispatcher::runTurnEnds()
+{
+    // By index: a task may schedule others (run in this pass) or cancel them.
+    for (size_t i = 0; i < m_turnEnds.size(); ++i) {
+        if (TurnEnd *task = std::exchange(m_turnEnds[i], nullptr))
+            task->run();
+    }
+    m_turnEnds.clear();
+}
+
 // --- The loop ----------------------------------------------------------------
 
 void EpollEventDispatcher::wakeUp()
 {
+    if (QThread::currentThreadId() == m_loopThread.load(std::memory_order_relaxed)) {
+        m_wokenFromLoop = true; // seen by processEvents() before it waits
+        return;
+    }
     if (m_woken.exchange(true))
         return; // a wake-up is pending already
+    m_wakeUpWrites.fetch_add(1, std::memory_order_relaxed);
     const quint64 one = 1;
     while (::write(m_wake, &one, sizeof one) < 0 && errno == EINTR) {
     }
@@ -288,17 +327,23 @@ void EpollEventDispatcher::drainWakeUps()
 
 bool EpollEventDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
 {
+    m_loopThread.store(QThread::currentThreadId(), std::memory_order_relaxed);
     m_interrupted.store(false);
     Q_EMIT awake();
+    m_wokenFromLoop = false;
     QCoreApplication::sendPostedEvents();
+    runTurnEnds(); // what posted events scheduled goes out before the wait
 
     const bool withTimers = !(flags & QEventLoop::X11ExcludeTimers);
     const bool withSockets = !(flags & QEventLoop::ExcludeSocketNotifiers);
     int timeoutMs = 0;
     if ((flags & QEventLoop::WaitForMoreEvents) && !m_interrupted.load()) {
         Q_EMIT aboutToBlock();
-        // Posting an event calls wakeUp(), so a posted event ends the wait at once.
+        // Posting an event calls wakeUp(), so a posted event ends the wait at
+        // once: from another thread through the eventfd, from this one here.
         timeoutMs = withTimers ? timeUntilNextTimerMs() : -1;
+        if (m_wokenFromLoop)
+            timeoutMs = 0;
     }
     if (m_interrupted.load())
         return false;
@@ -339,6 +384,7 @@ bool EpollEventDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
     }
     if (withTimers)
         handled += activateTimers();
+    runTurnEnds();
     return handled > 0;
 }
 

@@ -13,6 +13,16 @@
 // their precise time (coarse timers may fire that precisely). wakeUp() and
 // interrupt() may be called from any thread.
 //
+// A wake-up from the loop's own thread (an event posted by a handler, such as
+// the write coalescer's end-of-turn flush) writes nothing to the eventfd: the
+// next processEvents() sends posted events before it waits, and does not block
+// in that wait when more were posted meanwhile. That saves an eventfd write, an
+// eventfd read and an epoll_wait() per turn in which something was posted.
+//
+// TurnEnd objects (turnend.h) scheduled during a turn run at its end, after the
+// socket notifiers and timers, directly and without an event; also before the
+// loop waits, for those scheduled by posted events.
+//
 // Socket notifiers are level-triggered. A write notifier that is turned off stays
 // in the epoll set until the kernel reports the socket writable while it is off:
 // sockets written every turn (QTcpSocket turns its write notifier on for each
@@ -31,6 +41,8 @@
 class QSocketNotifier;
 
 namespace Middleman {
+
+class TurnEnd;
 
 class EpollEventDispatcher final : public QAbstractEventDispatcher
 {
@@ -56,6 +68,12 @@ public:
 
     void wakeUp() override;
     void interrupt() override;
+    // Wake-ups written to the eventfd so far (those from other threads).
+    quint64 wakeUpWrites() const { return m_wakeUpWrites.load(std::memory_order_relaxed); }
+
+    // For TurnEnd: runs `task` once at the end of this turn (loop thread only).
+    void scheduleTurnEnd(TurnEnd *task);
+    void cancelTurnEnd(TurnEnd *task);
 
 private:
     using Clock = std::chrono::steady_clock;
@@ -95,11 +113,17 @@ private:
     // Milliseconds until the first timer is due (0 when one is), -1 without timers.
     int timeUntilNextTimerMs() const;
     void drainWakeUps();
+    // Runs the scheduled TurnEnds, those they schedule included.
+    void runTurnEnds();
 
     int m_epoll = -1;
     int m_wake = -1; // eventfd: wakeUp() and interrupt() write, processEvents() reads
     std::atomic<bool> m_interrupted = false;
     std::atomic<bool> m_woken = false; // a wake-up is written and not read yet
+    std::atomic<quint64> m_wakeUpWrites = 0;
+    std::atomic<Qt::HANDLE> m_loopThread = nullptr; // the thread processEvents() runs on
+    bool m_wokenFromLoop = false; // wakeUp() on the loop's thread since posted events were sent
+    std::vector<TurnEnd *> m_turnEnds; // scheduled, in order; null: cancelled
     QHash<int, Socket> m_sockets;
     std::vector<Pending> m_pending; // ready, to be activated in order
     size_t m_pendingHead = 0;

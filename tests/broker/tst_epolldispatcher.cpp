@@ -4,6 +4,7 @@
 
 #include "epolldispatcher.h"
 #include "eventloop.h"
+#include "turnend.h"
 
 #include <QElapsedTimer>
 #include <QSignalSpy>
@@ -91,6 +92,11 @@ private Q_SLOTS:
     void nestedLoopInsideNotifier();
     void tcpEchoThroughQtSockets();
     void qtDispatcherOnRequest();
+    void postedOnLoopThreadWritesNoWakeUp();
+    void turnEndAfterTheTurnsNotifiers();
+    void turnEndOnceCancelledDeleted();
+    void turnEndScheduledByPostedEvent();
+    void turnEndUnderQtDispatcher();
 };
 
 void tst_EpollDispatcher::installed()
@@ -391,6 +397,170 @@ void tst_EpollDispatcher::qtDispatcherOnRequest()
     thread.quit();
     QVERIFY(thread.wait(5000));
     QCOMPARE(name, QByteArray("Middleman::EpollEventDispatcher"));
+}
+
+// Runs one processEvents(WaitForMoreEvents) and returns the milliseconds it
+// took; a timer (5 s unless told) ends a wait that nothing else would.
+qint64 oneBlockingTurn(int guardMs = 5000)
+{
+    QTimer guard;
+    guard.setSingleShot(true);
+    guard.start(guardMs);
+    QElapsedTimer clock;
+    clock.start();
+    QAbstractEventDispatcher::instance()->processEvents(QEventLoop::WaitForMoreEvents);
+    return clock.elapsed();
+}
+
+void tst_EpollDispatcher::postedOnLoopThreadWritesNoWakeUp()
+{
+    auto *dispatcher = qobject_cast<EpollEventDispatcher *>(QAbstractEventDispatcher::instance());
+    QVERIFY(dispatcher);
+    QCoreApplication::processEvents(); // nothing left over from earlier tests
+    const quint64 writesBefore = dispatcher->wakeUpWrites();
+    int delivered = 0;
+    // Posted on the loop's thread, by a handler that posts another.
+    QMetaObject::invokeMethod(
+        this,
+        [this, &delivered] {
+            ++delivered;
+            QMetaObject::invokeMethod(this, [&delivered] { ++delivered; }, Qt::QueuedConnection);
+        },
+        Qt::QueuedConnection);
+    // Neither may leave the call waiting: only the guard's 5 s would end it.
+    QVERIFY(oneBlockingTurn() < 2000);
+    QCoreApplication::processEvents();
+    QCOMPARE(delivered, 2);
+    QCOMPARE(dispatcher->wakeUpWrites(), writesBefore);
+
+    // A wake-up from another thread still writes.
+    std::unique_ptr<QThread> poster(QThread::create([this, &delivered] {
+        QMetaObject::invokeMethod(this, [&delivered] { ++delivered; }, Qt::QueuedConnection);
+    }));
+    poster->start();
+    QVERIFY(poster->wait(5000));
+    QCOMPARE(dispatcher->wakeUpWrites(), writesBefore + 1);
+    QTRY_COMPARE(delivered, 3);
+}
+
+void tst_EpollDispatcher::turnEndAfterTheTurnsNotifiers()
+{
+    SocketPair first;
+    SocketPair second;
+    QStringList order;
+    TurnEnd turnEnd([&order] { order.append(QStringLiteral("end")); });
+    QSocketNotifier a(first.fds[1], QSocketNotifier::Read);
+    QSocketNotifier b(second.fds[1], QSocketNotifier::Read);
+    connect(&a, &QSocketNotifier::activated, this, [&] {
+        first.readAll(1);
+        order.append(QStringLiteral("a"));
+        turnEnd.schedule();
+    });
+    connect(&b, &QSocketNotifier::activated, this, [&] {
+        second.readAll(1);
+        order.append(QStringLiteral("b"));
+        turnEnd.schedule();
+    });
+    first.write(0, "x");
+    second.write(0, "y");
+    // Both are ready before the turn: one epoll_wait() reports both, and the
+    // task runs once, after both handlers, within that same call.
+    QAbstractEventDispatcher::instance()->processEvents(QEventLoop::AllEvents);
+    order.sort(); // the notifiers' order is the kernel's
+    QCOMPARE(order, (QStringList{QStringLiteral("a"), QStringLiteral("b"), QStringLiteral("end")}));
+    QVERIFY(!turnEnd.isScheduled());
+}
+
+void tst_EpollDispatcher::turnEndOnceCancelledDeleted()
+{
+    int runs = 0;
+    int chained = 0;
+    TurnEnd second([&chained] { ++chained; });
+    TurnEnd first([&] {
+        ++runs;
+        second.schedule(); // scheduled while the turn's tasks run: runs in the same pass
+    });
+    QTimer::singleShot(0, this, [&] {
+        first.schedule();
+        first.schedule();
+    });
+    QTRY_COMPARE(runs, 1);
+    QCOMPARE(chained, 1);
+    QCoreApplication::processEvents();
+    QCOMPARE(runs, 1); // twice asked in one turn is once
+
+    int cancelledRuns = 0;
+    TurnEnd cancelled([&cancelledRuns] { ++cancelledRuns; });
+    auto deleted = std::make_unique<TurnEnd>([&cancelledRuns] { ++cancelledRuns; });
+    bool timerRan = false;
+    QTimer::singleShot(0, this, [&] {
+        cancelled.schedule();
+        deleted->schedule();
+        cancelled.cancel();
+        deleted.reset(); // deleted while scheduled: passed over
+        first.schedule();
+        timerRan = true;
+    });
+    QTRY_VERIFY(timerRan);
+    QTRY_COMPARE(runs, 2);
+    QCoreApplication::processEvents();
+    QCOMPARE(cancelledRuns, 0);
+    QVERIFY(!cancelled.isScheduled());
+}
+
+void tst_EpollDispatcher::turnEndScheduledByPostedEvent()
+{
+    QCoreApplication::processEvents();
+    QElapsedTimer clock;
+    qint64 ranAtMs = -1;
+    TurnEnd turnEnd([&] { ranAtMs = clock.elapsed(); });
+    QMetaObject::invokeMethod(this, [&turnEnd] { turnEnd.schedule(); }, Qt::QueuedConnection);
+    // The posted event runs first in the call and schedules the task, which
+    // must run before the call waits (which only the guard's second ends).
+    clock.start();
+    QVERIFY(oneBlockingTurn(1000) >= 0);
+    QVERIFY2(ranAtMs >= 0 && ranAtMs < 500, qPrintable(QString::number(ranAtMs)));
+}
+
+void tst_EpollDispatcher::turnEndUnderQtDispatcher()
+{
+    // A thread with Qt's own dispatcher: the task goes as a posted call.
+    QThread thread;
+    QObject on;
+    on.moveToThread(&thread);
+    QObject *context = &on;
+    thread.start();
+    int runs = 0;
+    bool cancelledRan = false;
+    QByteArray dispatcherName;
+    TurnEnd *turnEnd = nullptr;
+    TurnEnd *cancelled = nullptr;
+    QMetaObject::invokeMethod(
+        context,
+        [&] {
+            dispatcherName = eventDispatcherName();
+            turnEnd = new TurnEnd([&runs] { ++runs; });
+            cancelled = new TurnEnd([&cancelledRan] { cancelledRan = true; });
+            turnEnd->schedule();
+            turnEnd->schedule();
+            cancelled->schedule();
+            cancelled->cancel();
+        },
+        Qt::BlockingQueuedConnection);
+    // A blocking call behind the posted ones returns after they ran.
+    QMetaObject::invokeMethod(context, [] {}, Qt::BlockingQueuedConnection);
+    QMetaObject::invokeMethod(
+        context,
+        [&] {
+            delete turnEnd;
+            delete cancelled;
+        },
+        Qt::BlockingQueuedConnection);
+    thread.quit();
+    QVERIFY(thread.wait(5000));
+    QVERIFY(dispatcherName != QByteArray("Middleman::EpollEventDispatcher"));
+    QCOMPARE(runs, 1);
+    QVERIFY(!cancelledRan);
 }
 
 QTEST_GUILESS_MAIN(tst_EpollDispatcher)
