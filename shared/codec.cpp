@@ -14,12 +14,16 @@ QByteArray echoTarget(QByteArrayView text, int maxLength)
     return Target::checkSyntax(text, maxLength) ? text.toByteArray() : QByteArray();
 }
 
+// What echoControlsReplaced() replaces: C0 controls and DEL.
+bool isControl(char c)
+{
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+}
+
 bool hasControls(QByteArrayView value)
 {
-    return std::any_of(value.begin(), value.end(), [](char c) {
-        const auto u = static_cast<unsigned char>(c);
-        return u < 0x20 || u == 0x7f;
-    });
+    return std::any_of(value.begin(), value.end(), isControl);
 }
 
 bool validHeaderName(QByteArrayView name)
@@ -399,11 +403,7 @@ QByteArray quoteInReason(QByteArrayView text, qsizetype limit)
 QByteArray echoControlsReplaced(QByteArrayView value)
 {
     QByteArray out = value.toByteArray();
-    for (char &c : out) {
-        const auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7f)
-            c = '?';
-    }
+    std::replace_if(out.begin(), out.end(), isControl, '?');
     return out;
 }
 
