@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
+#include <utility>
 
 namespace Middleman {
 
@@ -36,6 +38,18 @@ bool validHeaderName(QByteArrayView name)
             return false;
     }
     return true;
+}
+
+// A header name as read. The well-known names (section 4), spelt as documented,
+// share static bytes instead of a copy per message.
+QByteArray headerNameOf(QByteArrayView name)
+{
+    for (const QByteArrayView known : {HeaderName::ReqId, HeaderName::Status, HeaderName::Timeout,
+                                       HeaderName::ContentLength, HeaderName::ClientId}) {
+        if (name == known)
+            return staticBytes(known);
+    }
+    return name.toByteArray();
 }
 
 bool parseLength(QByteArrayView text, qsizetype *out)
@@ -192,7 +206,7 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
         const QByteArrayView name = line.first(colon);
         if (!validHeaderName(name))
             return fail(error, 400, "invalid header name '" + quoteInReason(name) + "'", true);
-        Header header{name.toByteArray(), line.sliced(colon + 1).trimmed().toByteArray()};
+        Header header{headerNameOf(name), line.sliced(colon + 1).trimmed().toByteArray()};
         if (error.reqId.isNull() && headerNameEquals(header.name, HeaderName::ReqId))
             error.reqId = hasControls(header.value) ? echoControlsReplaced(header.value) : header.value;
         message.headers.append(std::move(header));
@@ -296,63 +310,104 @@ bool validateMessage(const Message &message, const CodecLimits &limits, ParseErr
     return true;
 }
 
+// Exact size first, then one pass of copies into a buffer of that size: no
+// growth, no reallocation (serialize() runs once per message the broker sends).
 QByteArray serialize(const Message &message)
 {
-    const bool useLength = message.hasHeader(HeaderName::ContentLength) || message.body.contains('\r');
-    qsizetype estimate = message.target.size() + message.body.size() + 16;
-    for (const Header &h : message.headers)
-        estimate += h.name.size() + h.value.size() + 3;
+    const QByteArrayView body(message.body);
+    char lengthText[24];
+    const QByteArrayView length(lengthText, std::to_chars(lengthText, lengthText + sizeof lengthText, body.size()).ptr - lengthText);
+    const QByteArrayView command = commandName(message.command);
 
-    QByteArray out;
-    out.reserve(estimate + (useLength ? 24 : message.body.size() / 32 + 8));
-    out += commandName(message.command);
-    out += ' ';
-    out += message.target;
-    out += '\n';
+    qsizetype size = command.size() + 1 + message.target.size() + 1;
     bool lengthWritten = false;
     for (const Header &h : message.headers) {
         if (headerNameEquals(h.name, HeaderName::ContentLength)) {
             if (lengthWritten)
-                continue;
+                continue; // written once, in the place of the first
             lengthWritten = true;
-            out += h.name;
-            out += ": ";
-            out += QByteArray::number(message.body.size());
+            size += h.name.size() + 2 + length.size() + 1;
         } else {
-            out += h.name;
-            out += ": ";
-            out += h.value;
+            size += h.name.size() + 2 + h.value.size() + 1;
         }
-        out += '\n';
     }
-    if (useLength && !lengthWritten) {
-        out += HeaderName::ContentLength;
-        out += ": ";
-        out += QByteArray::number(message.body.size());
-        out += '\n';
-    }
-    out += '\n';
+    // A body holding CR cannot survive dot-stuffing (section 3): Content-Length.
+    const bool useLength = lengthWritten || body.contains('\r');
+    const bool lengthAdded = useLength && !lengthWritten;
+    if (lengthAdded)
+        size += HeaderName::ContentLength.size() + 2 + length.size() + 1;
+    size += 1; // the blank line
+    qsizetype dots = 0; // body lines starting with '.', each written with one more
     if (useLength) {
-        out += message.body;
-        out += "\n.\n";
-        return out;
-    }
-    if (!message.body.isEmpty()) {
-        const QByteArrayView body(message.body);
-        qsizetype pos = 0;
-        while (pos <= body.size()) {
-            qsizetype nl = body.indexOf('\n', pos);
-            if (nl < 0)
-                nl = body.size();
-            const QByteArrayView line = body.sliced(pos, nl - pos);
-            if (line.startsWith('.'))
-                out += '.'; // dot-stuffing (section 3)
-            out += line;
-            out += '\n';
-            pos = nl + 1;
+        size += body.size() + 3;
+    } else {
+        if (!body.isEmpty()) {
+            for (qsizetype pos = 0; pos < body.size();) {
+                dots += body[pos] == '.';
+                const qsizetype nl = body.indexOf('\n', pos);
+                if (nl < 0)
+                    break;
+                pos = nl + 1;
+            }
+            size += body.size() + 1 + dots;
         }
+        size += 2;
     }
-    out += ".\n";
+
+    QByteArray out(size, Qt::Uninitialized);
+    char *p = out.data();
+    const auto put = [&p](QByteArrayView bytes) {
+        if (!bytes.isEmpty())
+            std::memcpy(p, bytes.data(), size_t(bytes.size()));
+        p += bytes.size();
+    };
+    put(command);
+    *p++ = ' ';
+    put(message.target);
+    *p++ = '\n';
+    bool lengthPut = false;
+    for (const Header &h : message.headers) {
+        const bool isLength = headerNameEquals(h.name, HeaderName::ContentLength);
+        if (isLength && std::exchange(lengthPut, true))
+            continue;
+        put(h.name);
+        *p++ = ':';
+        *p++ = ' ';
+        put(isLength ? length : QByteArrayView(h.value));
+        *p++ = '\n';
+    }
+    if (lengthAdded) {
+        put(HeaderName::ContentLength);
+        *p++ = ':';
+        *p++ = ' ';
+        put(length);
+        *p++ = '\n';
+    }
+    *p++ = '\n';
+    if (useLength) {
+        put(body);
+        put("\n.\n");
+    } else {
+        if (dots == 0) {
+            if (!body.isEmpty()) {
+                put(body);
+                *p++ = '\n';
+            }
+        } else {
+            for (qsizetype pos = 0; pos <= body.size();) {
+                qsizetype nl = body.indexOf('\n', pos);
+                if (nl < 0)
+                    nl = body.size();
+                if (pos < nl && body[pos] == '.')
+                    *p++ = '.'; // dot-stuffing (section 3)
+                put(body.sliced(pos, nl - pos));
+                *p++ = '\n';
+                pos = nl + 1;
+            }
+        }
+        put(".\n");
+    }
+    Q_ASSERT(p == out.constData() + out.size());
     return out;
 }
 

@@ -52,11 +52,6 @@ std::optional<Command> commandFromName(QByteArrayView name)
     return std::nullopt;
 }
 
-bool headerNameEquals(QByteArrayView a, QByteArrayView b)
-{
-    return a.size() == b.size() && qstrnicmp(a.data(), a.size(), b.data(), b.size()) == 0;
-}
-
 QByteArray Message::header(QByteArrayView name) const
 {
     for (const Header &h : headers) {

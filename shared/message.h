@@ -34,7 +34,23 @@ inline constexpr QByteArrayView Command = "Command";
 inline constexpr QByteArrayView Batch = "Batch";
 }
 
-bool headerNameEquals(QByteArrayView a, QByteArrayView b);
+// Equal ignoring ASCII case; bytes from 0x80 up compare exactly (a name is
+// bytes, not Latin-1). Inline: the parser and every header lookup call it.
+inline bool headerNameEquals(QByteArrayView a, QByteArrayView b)
+{
+    if (a.size() != b.size())
+        return false;
+    for (qsizetype i = 0; i < a.size(); ++i) {
+        const auto x = static_cast<unsigned char>(a[i]);
+        const auto y = static_cast<unsigned char>(b[i]);
+        if (x == y)
+            continue;
+        const unsigned char lower = x | 0x20;
+        if ((x ^ y) != 0x20 || lower < 'a' || lower > 'z')
+            return false;
+    }
+    return true;
+}
 
 // A QByteArray over bytes with static storage (a string literal, such as the
 // header names above or commandName()), without copying them.

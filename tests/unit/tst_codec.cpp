@@ -102,6 +102,8 @@ class tst_Codec : public QObject
 private Q_SLOTS:
     void commandNames_data();
     void commandNames();
+    void headerNames_data();
+    void headerNames();
     void roundTrip_data();
     void roundTrip();
     void roundTripBodyWithCr();
@@ -166,6 +168,47 @@ void tst_Codec::commandNames()
         // The wire name reads back as the same command.
         QVERIFY(commandFromName(wireName) == parsed);
     }
+}
+
+void tst_Codec::headerNames_data()
+{
+    QTest::addColumn<QByteArray>("a");
+    QTest::addColumn<QByteArray>("b");
+    QTest::addColumn<bool>("equal");
+
+    QTest::addRow("same") << QByteArrayLiteral("ReqID") << QByteArrayLiteral("ReqID") << true;
+    QTest::addRow("case differs") << QByteArrayLiteral("ReqID") << QByteArrayLiteral("rEQid") << true;
+    QTest::addRow("all letters") << QByteArrayLiteral("abcdefghijklmnopqrstuvwxyz")
+                                 << QByteArrayLiteral("ABCDEFGHIJKLMNOPQRSTUVWXYZ") << true;
+    QTest::addRow("digits and dashes") << QByteArrayLiteral("X-1_a") << QByteArrayLiteral("x-1_A") << true;
+    QTest::addRow("empty") << QByteArray() << QByteArray() << true;
+    QTest::addRow("prefix") << QByteArrayLiteral("ReqI") << QByteArrayLiteral("ReqID") << false;
+    QTest::addRow("other letter") << QByteArrayLiteral("ReqIE") << QByteArrayLiteral("ReqID") << false;
+    // Pairs 0x20 apart that are not letters stay different.
+    QTest::addRow("@ and `") << QByteArrayLiteral("a@") << QByteArrayLiteral("a`") << false;
+    QTest::addRow("[ and {") << QByteArrayLiteral("a[") << QByteArrayLiteral("a{") << false;
+    QTest::addRow("^ and ~") << QByteArrayLiteral("^") << QByteArrayLiteral("~") << false;
+    QTest::addRow("0 and DLE") << QByteArrayLiteral("0") << QByteArrayLiteral("\x10") << false;
+    // Bytes from 0x80 up are compared exactly: no Latin-1 folding of UTF-8 bytes.
+    QTest::addRow("Latin-1 upper and lower") << QByteArrayLiteral("\xc4") << QByteArrayLiteral("\xe4") << false;
+    QTest::addRow("UTF-8 same bytes") << QByteArrayLiteral("Gr\xc3\xbc\xc3\x9f" "e")
+                                      << QByteArrayLiteral("gR\xc3\xbc\xc3\x9f" "E") << true;
+    QTest::addRow("UTF-8 Ä and ä") << QByteArrayLiteral("\xc3\x84") << QByteArrayLiteral("\xc3\xa4") << false;
+}
+
+void tst_Codec::headerNames()
+{
+    QFETCH(QByteArray, a);
+    QFETCH(QByteArray, b);
+    QFETCH(bool, equal);
+    QCOMPARE(headerNameEquals(a, b), equal);
+    QCOMPARE(headerNameEquals(b, a), equal);
+
+    // A header looked up by either spelling is found exactly when the names are equal.
+    Message m;
+    m.headers.append(Header{a, QByteArrayLiteral("v")});
+    QCOMPARE(m.hasHeader(b), equal);
+    QCOMPARE(m.header(b), equal ? QByteArrayLiteral("v") : QByteArray());
 }
 
 void tst_Codec::roundTrip_data()
