@@ -3,6 +3,7 @@
 // writes a Markdown table and a PNG chart (docs/benchmarks.md).
 #include "adapters.h"
 #include "brokerprocess.h"
+#include "latencyrate.h"
 #include "machine.h"
 #include "report.h"
 #include "scenarios.h"
@@ -10,6 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +20,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -46,7 +49,7 @@ struct Options {
 struct Case {
     std::string scenario;
     std::string params;
-    std::function<Measurement(const Adapter&, uint16_t, const BrokerProbe&)> run;
+    std::function<Measurement(const Adapter&, uint16_t, const BrokerProbe&, const Timing&)> run;
 };
 
 std::vector<std::string> split(const std::string& list)
@@ -184,7 +187,6 @@ std::vector<Case> plan(const Options& options, int connectionCap, std::vector<st
 {
     const bool smoke = options.mode == "smoke";
     const bool quick = options.mode == "quick";
-    const Timing timing = timingFor(options.mode);
     std::vector<Case> cases;
     const auto want = [&](const char* scenario) { return options.scenarios.count(scenario) > 0; };
     using List = std::vector<int>;
@@ -195,7 +197,7 @@ std::vector<Case> plan(const Options& options, int connectionCap, std::vector<st
         for (int size : sizes) {
             for (int n : counts) {
                 cases.push_back({"fanout", "N=" + std::to_string(n) + " " + sizeLabel(size),
-                                 [=](const Adapter& a, uint16_t port, const BrokerProbe& p) {
+                                 [=](const Adapter& a, uint16_t port, const BrokerProbe& p, const Timing& timing) {
                                      return runFanout(a, port, p, n, size, timing);
                                  }});
             }
@@ -207,7 +209,7 @@ std::vector<Case> plan(const Options& options, int connectionCap, std::vector<st
         for (int k : responders) {
             for (int m : requesters) {
                 cases.push_back({"reqres", "M=" + std::to_string(m) + " K=" + std::to_string(k) + " 64 B",
-                                 [=](const Adapter& a, uint16_t port, const BrokerProbe& p) {
+                                 [=](const Adapter& a, uint16_t port, const BrokerProbe& p, const Timing& timing) {
                                      return runReqRes(a, port, p, m, k, 64, timing);
                                  }});
             }
@@ -228,7 +230,7 @@ std::vector<Case> plan(const Options& options, int connectionCap, std::vector<st
         }
         for (int c : runnable) {
             cases.push_back({"connections", "C=" + std::to_string(c),
-                             [=](const Adapter& a, uint16_t port, const BrokerProbe& p) {
+                             [=](const Adapter& a, uint16_t port, const BrokerProbe& p, const Timing& timing) {
                                  return runConnections(a, port, p, c, timing);
                              }});
         }
@@ -236,7 +238,7 @@ std::vector<Case> plan(const Options& options, int connectionCap, std::vector<st
     if (want("topics")) {
         const int topics = std::min(smoke ? 20 : quick ? 2000 : 10000, connectionCap);
         cases.push_back({"topics", "T=" + std::to_string(topics) + " 256 B",
-                         [=](const Adapter& a, uint16_t port, const BrokerProbe& p) {
+                         [=](const Adapter& a, uint16_t port, const BrokerProbe& p, const Timing& timing) {
                              return runTopics(a, port, p, topics, 256, timing);
                          }});
     }
@@ -288,47 +290,131 @@ long probeRss(int pid)
     return BrokerProcess::rssKiBOf(pid);
 }
 
-void addFigure(Report& report, const Case& c, const std::string& metric, bool higherIsBetter,
-               const std::string& broker, double value, const std::string& note)
-{
-    for (Figure& figure : report.figures) {
-        if (figure.scenario == c.scenario && figure.params == c.params && figure.metric == metric) {
-            if (note.empty())
-                figure.values[broker] = value;
-            else
-                figure.notes[broker] = note;
-            return;
-        }
-    }
-    Figure figure;
-    figure.scenario = c.scenario;
-    figure.params = c.params;
-    figure.metric = metric;
-    figure.higherIsBetter = higherIsBetter;
-    if (note.empty())
-        figure.values[broker] = value;
-    else
-        figure.notes[broker] = note;
-    report.figures.push_back(std::move(figure));
-}
-
 // The metrics each scenario reports, in table order.
 struct Metric {
     const char* name;
     bool higherIsBetter;
     double Measurement::*value;
 };
+
+// fanout and topics take latency twice: at half of each broker's own maximum
+// rate, and then, in a round of their own, at the common rate of the case.
+bool hasCommonRate(const std::string& scenario)
+{
+    return scenario == "fanout" || scenario == "topics";
+}
+
 std::vector<Metric> metricsOf(const std::string& scenario)
 {
-    if (scenario == "fanout" || scenario == "topics")
+    if (hasCommonRate(scenario))
         return {{"delivered msg/s", true, &Measurement::deliveredPerSecond},
-                {"p50 µs", false, &Measurement::p50Micros},
-                {"p99 µs", false, &Measurement::p99Micros}};
+                {"p50 µs at half own max", false, &Measurement::p50Micros},
+                {"p99 µs at half own max", false, &Measurement::p99Micros}};
     if (scenario == "reqres")
         return {{"round trips/s", true, &Measurement::roundTripsPerSecond},
                 {"p50 µs", false, &Measurement::p50Micros},
                 {"p99 µs", false, &Measurement::p99Micros}};
     return {{"broker KiB/conn", false, &Measurement::kibPerConnection}, {"open s", false, &Measurement::openSeconds}};
+}
+
+// A case run against every broker in turn, each on a fresh broker.
+struct Round {
+    Timing timing;
+    std::vector<Metric> metrics;
+    std::string label;      // the case as the console, the CPU table and the notes name it
+    std::string condition;  // how the metrics were measured, beside them in the table
+    const char* atLimit;    // what the load generator at its limit means for the figures
+};
+
+Round firstRound(const Case& c, const Timing& timing)
+{
+    return {timing, metricsOf(c.scenario), c.params, {}, "this figure is a lower bound for the broker"};
+}
+
+Round commonRateRound(const Case& c, const Timing& timing, const CommonRate& common)
+{
+    Round round{timing,
+                {{"p50 µs at common rate", false, &Measurement::p50Micros},
+                 {"p99 µs at common rate", false, &Measurement::p99Micros}},
+                c.params + " at common rate",
+                formatNumber(common.publishedPerSecond) + " msg/s published",
+                "the latencies include its own delays"};
+    round.timing.publishRate = common.publishedPerSecond;
+    return round;
+}
+
+void addFigure(Report& report, const Case& c, const Round& round, const Metric& metric, const std::string& broker,
+               double value, const std::string& note)
+{
+    auto figure = std::find_if(report.figures.begin(), report.figures.end(), [&](const Figure& f) {
+        return f.scenario == c.scenario && f.params == c.params && f.metric == metric.name;
+    });
+    if (figure == report.figures.end()) {
+        report.figures.push_back({c.scenario, c.params, metric.name, metric.higherIsBetter, {}, {}, round.condition});
+        figure = report.figures.end() - 1;
+    }
+    if (note.empty())
+        figure->values[broker] = value;
+    else
+        figure->notes[broker] = note;
+}
+
+// Starts a fresh broker, runs the case against it and stops it.
+Measurement measure(const Case& c, const Timing& timing, const Adapter& adapter, const Paths& paths)
+{
+    BrokerProcess process(adapter, paths);
+    std::string error;
+    Measurement m;
+    if (!process.start(&error)) {
+        m.error = error;
+    } else {
+        const BrokerProbe probe{process.pid(), &probeCpu, &probeRss};
+        m = c.run(adapter, process.port(), probe, timing);
+        if (!m.ok && m.error.empty())
+            m.error = "failed";
+        if (!m.ok)
+            m.error += " (broker log: " + firstLine(process.logTail(300)) + ")";
+    }
+    process.stop();
+    return m;
+}
+
+// One broker's turn in a round: measured, then into the report and onto the console.
+Measurement runBroker(Report& report, const Case& c, const Round& round, const Adapter& adapter, const Paths& paths)
+{
+    const std::string broker = adapter.name();
+    std::printf("%-12s %-28s %-12s ", c.scenario.c_str(), round.label.c_str(), broker.c_str());
+    std::fflush(stdout);
+    const Measurement m = measure(c, round.timing, adapter, paths);
+    if (!m.ok) {
+        std::printf("FAILED: %s\n", m.error.c_str());
+        for (const Metric& metric : round.metrics)
+            addFigure(report, c, round, metric, broker, 0, "failed: " + m.error);
+        return m;
+    }
+    const std::string where = c.scenario + " " + round.label + ", " + broker + ": ";
+    std::string line;
+    for (const Metric& metric : round.metrics) {
+        addFigure(report, c, round, metric, broker, m.*metric.value, {});
+        line += formatNumber(m.*metric.value) + " " + metric.name + "  ";
+    }
+    for (const std::string& note : m.notes) {
+        report.notes.push_back(where + note);
+        line += "[" + note + "] ";
+    }
+    report.cpu.push_back({c.scenario, round.label, broker, m.wallSeconds, m.benchCpuSeconds, m.brokerCpuSeconds});
+    // One thread of the load generator can use one core at most.
+    const double benchCores = m.wallSeconds > 0 ? m.benchCpuSeconds / m.wallSeconds : 0;
+    if (benchCores >= 0.9 && c.scenario != "connections") {
+        char text[160];
+        std::snprintf(text, sizeof text, "the load generator used %.2f cores, its limit: %s", benchCores,
+                      round.atLimit);
+        report.notes.push_back(where + text);
+    }
+    std::printf("%s bench %.2f / broker %.2f cores\n", line.c_str(), benchCores,
+                m.wallSeconds > 0 ? m.brokerCpuSeconds / m.wallSeconds : 0);
+    std::fflush(stdout);
+    return m;
 }
 
 } // namespace
@@ -389,57 +475,38 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "no case has parameters containing \"%s\"\n", options.params.c_str());
         return 2;
     }
+    const Timing timing = timingFor(options.mode);
     int failures = 0;
     for (const Case& c : cases) {
         // Brokers take turns on each case, so a drift of the machine touches all alike.
+        const Round first = firstRound(c, timing);
+        std::vector<std::pair<std::string, double>> maxima;
         for (const auto& adapter : adapters) {
-            const std::string broker = adapter->name();
-            std::printf("%-12s %-22s %-12s ", c.scenario.c_str(), c.params.c_str(), broker.c_str());
-            std::fflush(stdout);
-            BrokerProcess process(*adapter, paths);
-            std::string error;
-            Measurement m;
-            if (!process.start(&error)) {
-                m.error = error;
-            } else {
-                const BrokerProbe probe{process.pid(), &probeCpu, &probeRss};
-                m = c.run(*adapter, process.port(), probe);
-                if (!m.ok && m.error.empty())
-                    m.error = "failed";
-                if (!m.ok)
-                    m.error += " (broker log: " + firstLine(process.logTail(300)) + ")";
-            }
-            process.stop();
-            if (!m.ok) {
+            const Measurement m = runBroker(report, c, first, *adapter, paths);
+            if (m.ok)
+                maxima.emplace_back(adapter->name(), m.publishedPerSecond);
+            else
                 ++failures;
-                std::printf("FAILED: %s\n", m.error.c_str());
-                for (const Metric& metric : metricsOf(c.scenario))
-                    addFigure(report, c, metric.name, metric.higherIsBetter, broker, 0, "failed: " + m.error);
-                continue;
-            }
-            std::string line;
-            for (const Metric& metric : metricsOf(c.scenario)) {
-                addFigure(report, c, metric.name, metric.higherIsBetter, broker, m.*metric.value, {});
-                line += formatNumber(m.*metric.value) + " " + metric.name + "  ";
-            }
-            for (const std::string& note : m.notes) {
-                report.notes.push_back(c.scenario + " " + c.params + ", " + broker + ": " + note);
-                line += "[" + note + "] ";
-            }
-            report.cpu.push_back({c.scenario, c.params, broker, m.wallSeconds, m.benchCpuSeconds, m.brokerCpuSeconds});
-            // One thread of the load generator can use one core at most.
-            const double benchCores = m.wallSeconds > 0 ? m.benchCpuSeconds / m.wallSeconds : 0;
-            if (benchCores >= 0.9 && c.scenario != "connections") {
-                char text[160];
-                std::snprintf(text, sizeof text,
-                              "the load generator used %.2f cores, its limit: this figure is a lower bound for the broker",
-                              benchCores);
-                report.notes.push_back(c.scenario + " " + c.params + ", " + broker + ": " + text);
-            }
-            std::printf("%s bench %.2f / broker %.2f cores\n", line.c_str(),
-                        m.wallSeconds > 0 ? m.benchCpuSeconds / m.wallSeconds : 0,
-                        m.wallSeconds > 0 ? m.brokerCpuSeconds / m.wallSeconds : 0);
-            std::fflush(stdout);
+        }
+        if (!hasCommonRate(c.scenario))
+            continue;
+        // Each broker's own half maximum is a different load for each; latency
+        // compared across brokers is taken once more, at one rate for all.
+        const std::optional<CommonRate> common = commonRate(maxima, timing.latencyLoad);
+        if (!common) {
+            if (adapters.size() > 1)
+                report.notes.push_back(c.scenario + " " + c.params
+                                       + ": no latency at a common rate, fewer than two brokers measured a maximum");
+            continue;
+        }
+        report.notes.push_back(c.scenario + " " + c.params + ": the common rate is "
+                               + formatNumber(common->publishedPerSecond) + " msg/s published, half of "
+                               + common->setBy + "'s maximum of " + formatNumber(common->setByMaximum)
+                               + " msg/s published, the lowest of this case");
+        const Round round = commonRateRound(c, timing, *common);
+        for (const auto& adapter : adapters) {
+            if (!runBroker(report, c, round, *adapter, paths).ok)
+                ++failures;
         }
     }
 

@@ -2,6 +2,7 @@
 
 #include "brokerprocess.h"
 #include "histogram.h"
+#include "latencyrate.h"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -232,6 +233,10 @@ public:
         m_window = std::clamp<uint64_t>((16u << 20) / (perDelivery * m_perMessage), 8, 2000);
     }
 
+    // Without timing.publishRate: the maximum rate, then latency at
+    // timing.latencyLoad of it. With it: latency only, at that rate, after a
+    // warm-up at the same rate; the CPU figures are then those of the latency
+    // window.
     Measurement run(const Timing& timing)
     {
         Measurement m;
@@ -243,35 +248,18 @@ public:
         if (!openAll(30))
             return failure(m, "publisher not ready");
 
-        // Maximum rate: keep the window full.
-        m_pumping = true;
-        m_lastProgressNs = nowNs();
-        pump();
-        const auto watch = [this, &timing] { watchStall(timing); };
-        runFor(timing.warmupSeconds, watch);
-        const uint64_t before = m_delivered;
-        const Window window = beginWindow();
-        runFor(timing.measureSeconds, watch);
-        const uint64_t during = m_delivered - before;
-        endWindow(window, m);
-        m_pumping = false;
-        if (!drain(timing))
-            return failure(m, "deliveries did not finish");
-        m.deliveredPerSecond = double(during) / m.wallSeconds;
-
-        // Latency at a fixed fraction of that rate, paced by the clock: each
-        // message carries the time it was due, so a late send counts as latency.
-        const double messagesPerSecond = std::max(1.0, m.deliveredPerSecond / double(m_perMessage) * timing.latencyLoad);
-        m_recording = true;
-        const int64_t start = nowNs();
-        m_lastProgressNs = start;
-        uint64_t paced = 0;
-        runFor(timing.latencySeconds, [&] {
-            const auto due = uint64_t(double(nowNs() - start) * messagesPerSecond / 1e9);
-            for (; paced < due; ++paced)
-                publishOne(start + int64_t(double(paced) * 1e9 / messagesPerSecond));
-            watchStall(timing);
-        });
+        if (timing.publishRate > 0) {
+            publishPaced(timing.publishRate, timing.warmupSeconds, timing);
+            m_recording = true;
+            const Window window = beginWindow();
+            publishPaced(timing.publishRate, timing.latencySeconds, timing);
+            endWindow(window, m);
+        } else {
+            if (!measureMaximum(m, timing))
+                return failure(m, "deliveries did not finish");
+            m_recording = true;
+            publishPaced(latencyRate(m.publishedPerSecond, timing.latencyLoad), timing.latencySeconds, timing);
+        }
         if (!drain(timing))
             return failure(m, "deliveries did not finish");
         m_recording = false;
@@ -315,6 +303,42 @@ protected:
     }
 
 private:
+    // Keeps the window full; deliveries per second over the measured window
+    // after a warm-up, and the CPU figures of that window.
+    bool measureMaximum(Measurement& m, const Timing& timing)
+    {
+        m_pumping = true;
+        m_lastProgressNs = nowNs();
+        pump();
+        const auto watch = [this, &timing] { watchStall(timing); };
+        runFor(timing.warmupSeconds, watch);
+        const uint64_t before = m_delivered;
+        const Window window = beginWindow();
+        runFor(timing.measureSeconds, watch);
+        const uint64_t during = m_delivered - before;
+        endWindow(window, m);
+        m_pumping = false;
+        if (!drain(timing))
+            return false;
+        m.deliveredPerSecond = double(during) / m.wallSeconds;
+        m.publishedPerSecond = m.deliveredPerSecond / double(m_perMessage);
+        return true;
+    }
+    // Publishes `perSecond` messages a second for `seconds`, paced by the
+    // clock: each message carries the time it was due, so a late send counts
+    // as latency.
+    void publishPaced(double perSecond, double seconds, const Timing& timing)
+    {
+        const int64_t start = nowNs();
+        m_lastProgressNs = start;
+        uint64_t paced = 0;
+        runFor(seconds, [&] {
+            const auto due = uint64_t(double(nowNs() - start) * perSecond / 1e9);
+            for (; paced < due; ++paced)
+                publishOne(start + int64_t(double(paced) * 1e9 / perSecond));
+            watchStall(timing);
+        });
+    }
     uint64_t outstanding() const { return m_sent * m_perMessage - m_delivered - m_lost; }
 
     // The publisher holds at most 64 KiB that the socket has not taken yet;

@@ -14,7 +14,13 @@ struct Timing {
     double warmupSeconds = 1.0;
     double measureSeconds = 3.0;
     double latencySeconds = 3.0;
-    double latencyLoad = 0.5;  // latency is measured at this fraction of the measured maximum rate
+    // latency is measured at this fraction of the measured maximum rate (the
+    // report says "half own max"), and at this fraction of the lowest maximum
+    // of a case's brokers (the common rate)
+    double latencyLoad = 0.5;
+    // fanout / topics: > 0 measures no maximum, only latency at this many
+    // messages published a second (the common rate of a case, latencyrate.h)
+    double publishRate = 0;
     bool exact = false;        // smoke: every message must arrive, nothing may stall
 };
 
@@ -24,6 +30,7 @@ struct Measurement {
     std::vector<std::string> notes;    // ok, but worth knowing (losses, caps)
     // fanout / topics
     double deliveredPerSecond = 0;
+    double publishedPerSecond = 0;  // deliveredPerSecond / deliveries per message
     double p50Micros = 0, p99Micros = 0;
     // reqres
     double roundTripsPerSecond = 0;

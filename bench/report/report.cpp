@@ -78,7 +78,8 @@ std::string cell(std::string text)
 
 std::string metricLabel(const Figure& figure)
 {
-    return figure.higherIsBetter ? figure.metric : figure.metric + " (lower is better)";
+    const std::string label = figure.condition.empty() ? figure.metric : figure.metric + ", " + figure.condition;
+    return figure.higherIsBetter ? label : label + " (lower is better)";
 }
 
 // Scenarios in the order they first appear, so the report follows the run.
@@ -304,7 +305,10 @@ void drawPanel(QPainter& painter, const QRect& area, const Panel& panel, const s
         painter.setFont(labelFont);
         painter.setPen(QColor(0x33, 0x33, 0x33));
         const QRect labelRect(area.left() + kPanelPadding, y, kLabelWidth, groupHeight);
-        painter.drawText(labelRect, Qt::AlignRight | Qt::AlignVCenter | Qt::TextWordWrap, qs(figure->params));
+        QString label = qs(figure->params);
+        if (!figure->condition.empty())
+            label += QLatin1Char('\n') + qs(figure->condition);
+        painter.drawText(labelRect, Qt::AlignRight | Qt::AlignVCenter | Qt::TextWordWrap, label);
 
         painter.setFont(valueFont);
         const double maxValue = rowMax(*figure);

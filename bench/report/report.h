@@ -17,6 +17,8 @@ struct Figure {
     bool higherIsBetter = true;
     std::map<std::string, double> values;     // broker name -> value; a broker may be missing (not run / failed)
     std::map<std::string, std::string> notes; // broker -> short note, e.g. "failed: connection refused"
+    std::string condition;  // how this row was measured where it differs from case to case, e.g. the
+                            // common rate "5,000 msg/s published"; shown beside the metric, empty if none
 };
 
 // CPU time spent by the load generator and by the broker during one run.
@@ -38,7 +40,7 @@ struct Report {
 };
 
 // The whole report as GitHub-flavoured Markdown: header, machine, one table per
-// scenario with ratio columns (first broker against each other one, > 1 means
+// scenario (a row's condition follows its metric) with ratio columns (first broker against each other one, > 1 means
 // the first broker is better), the CPU table and the notes.
 std::string markdown(const Report&);
 

@@ -1,12 +1,16 @@
 // The load generator's latency histogram: percentiles within its resolution
-// (about 1 %), across the whole range, and its bucket layout has no gaps.
+// (about 1 %), across the whole range, and its bucket layout has no gaps. And
+// the rates latency is measured at: half a broker's own maximum, and the
+// common rate of a case.
 
 #include "histogram.h"
+#include "latencyrate.h"
 
 #include <QTest>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -85,6 +89,63 @@ private Q_SLOTS:
         QVERIFY(std::abs(h.percentile(0.5) - 1000) <= 10);
         QVERIFY(std::abs(h.percentile(0.98) - 1000) <= 10);
         QVERIFY(std::abs(h.percentile(1.0) - 1'000'000) <= 10'000);
+    }
+
+    void latencyRateIsTheLoadOfTheMaximumAndAtLeastOne()
+    {
+        QCOMPARE(bench::latencyRate(10'000, 0.5), 5'000.0);
+        QCOMPARE(bench::latencyRate(3, 0.5), 1.5);
+        QCOMPARE(bench::latencyRate(1, 0.5), 1.0);
+        QCOMPARE(bench::latencyRate(0, 0.5), 1.0);
+    }
+
+    // Fanout N=10: 4,000,000, 1,500,000 and 100,000 deliveries a second are
+    // 400,000, 150,000 and 10,000 messages published; half the lowest.
+    void commonRateIsTheLoadOfTheLowestMaximum()
+    {
+        const auto common = bench::commonRate(
+            {{"middleman", 400'000.0}, {"nats-server", 150'000.0}, {"mosquitto", 10'000.0}}, 0.5);
+        QVERIFY(common.has_value());
+        QCOMPARE(common->publishedPerSecond, 5'000.0);
+        QCOMPARE(common->setBy, std::string("mosquitto"));
+        QCOMPARE(common->setByMaximum, 10'000.0);
+
+        const auto reordered = bench::commonRate({{"mosquitto", 10'000.0}, {"middleman", 400'000.0}}, 0.25);
+        QVERIFY(reordered.has_value());
+        QCOMPARE(reordered->publishedPerSecond, 2'500.0);
+        QCOMPARE(reordered->setBy, std::string("mosquitto"));
+    }
+
+    void commonRateOfEqualMaximaIsSetByTheFirst()
+    {
+        const auto common = bench::commonRate({{"middleman", 800.0}, {"nats-server", 800.0}}, 0.5);
+        QVERIFY(common.has_value());
+        QCOMPARE(common->publishedPerSecond, 400.0);
+        QCOMPARE(common->setBy, std::string("middleman"));
+    }
+
+    // A broker that delivered nothing in the measured window did measure a
+    // maximum; the rate is then the least one, one message a second.
+    void commonRateOfAZeroMaximumIsOneMessageASecond()
+    {
+        const auto common = bench::commonRate({{"middleman", 300'000.0}, {"mosquitto", 0.0}}, 0.5);
+        QVERIFY(common.has_value());
+        QCOMPARE(common->publishedPerSecond, 1.0);
+        QCOMPARE(common->setBy, std::string("mosquitto"));
+        QCOMPARE(common->setByMaximum, 0.0);
+    }
+
+    void commonRateNeedsTwoMaxima()
+    {
+        QVERIFY(!bench::commonRate({}, 0.5).has_value());
+        QVERIFY(!bench::commonRate({{"middleman", 400'000.0}}, 0.5).has_value());
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        QVERIFY(!bench::commonRate({{"middleman", 400'000.0}, {"nats-server", nan}, {"mosquitto", -1.0}}, 0.5)
+                     .has_value());
+        const auto common =
+            bench::commonRate({{"middleman", 400'000.0}, {"nats-server", nan}, {"mosquitto", 900.0}}, 0.5);
+        QVERIFY(common.has_value());
+        QCOMPARE(common->publishedPerSecond, 450.0);
     }
 };
 
