@@ -678,11 +678,16 @@ void Broker::handleReq(Session *session, Message &message)
         timeoutMs = qMin<qint64>(value, m_config.maxRequestTimeoutMs);
     }
 
-    // Least outstanding first; ties in turn, per target.
+    // Least outstanding first; ties in turn, per target: of the least loaded,
+    // in id order, the first after the one chosen last time, else the first.
+    // One hash of the target when it was seen before (hashing QByteArray keys
+    // was a few percent of the broker's time at full request load).
+    auto lastIt = m_lastResponder.find(message.target);
+    const quint64 last = lastIt == m_lastResponder.end() ? 0 : *lastIt;
     const QList<quint64> ids = m_subscriptions.match(message.target);
-    Session *chosen = nullptr;
     int fewest = std::numeric_limits<int>::max();
-    QList<Session *> tied;
+    Session *firstTied = nullptr;
+    Session *nextInTurn = nullptr;
     for (const quint64 id : ids) {
         Session *candidate = openSession(id);
         if (!candidate || candidate->role() != Role::Service)
@@ -690,28 +695,20 @@ void Broker::handleReq(Session *session, Message &message)
         const int load = m_requests.outstanding(id);
         if (load < fewest) {
             fewest = load;
-            tied.clear();
+            firstTied = candidate;
+            nextInTurn = nullptr;
+        } else if (load > fewest) {
+            continue;
         }
-        if (load == fewest)
-            tied.append(candidate);
+        if (!nextInTurn && id > last)
+            nextInTurn = candidate;
     }
-    if (tied.isEmpty()) {
+    if (!firstTied) {
         ++m_stats.requestsNoResponder;
         sendStatus(session->id(), message.target, reqId, 503, "no responder for " + message.target);
         return;
     }
-    // `tied` is in id order; take the first after the one chosen last time.
-    // One hash of the target when it was seen before (hashing QByteArray keys
-    // was a few percent of the broker's time at full request load).
-    auto lastIt = m_lastResponder.find(message.target);
-    const quint64 last = lastIt == m_lastResponder.end() ? 0 : *lastIt;
-    chosen = tied.first();
-    for (Session *candidate : std::as_const(tied)) {
-        if (candidate->id() > last) {
-            chosen = candidate;
-            break;
-        }
-    }
+    Session *chosen = nextInTurn ? nextInTurn : firstTied;
     if (lastIt != m_lastResponder.end()) {
         *lastIt = chosen->id();
     } else {
