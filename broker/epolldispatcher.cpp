@@ -149,15 +149,44 @@ int EpollEventDispatcher::activateSocketNotifiers()
     QEvent event(QEvent::SockAct);
     while (m_pendingHead < m_pending.size()) {
         const Pending pending = m_pending[m_pendingHead++];
-        const auto it = m_sockets.constFind(pending.fd);
+        auto it = m_sockets.constFind(pending.fd);
         if (it == m_sockets.cend() || it->serials[pending.type] != pending.serial)
             continue; // unregistered (or replaced) since it was found ready
+        if (pending.type == QSocketNotifier::Read && !m_readers.isEmpty()) {
+            if (DirectReader *reader = m_readers.value(pending.fd)) {
+                ++activated;
+                if (!m_readBuffer)
+                    m_readBuffer = std::make_unique<char[]>(size_t(kReadBufferSize));
+                if (reader->readReady(m_readBuffer.get(), kReadBufferSize)) {
+                    ++m_directReads;
+                    continue;
+                }
+                // Left to the notifier; the reader may have changed the sets.
+                it = m_sockets.constFind(pending.fd);
+                if (it != m_sockets.cend() && it->serials[pending.type] == pending.serial)
+                    QCoreApplication::sendEvent(it->notifiers[pending.type], &event);
+                continue;
+            }
+        }
         QCoreApplication::sendEvent(it->notifiers[pending.type], &event);
         ++activated;
     }
     m_pending.clear();
     m_pendingHead = 0;
     return activated;
+}
+
+void EpollEventDispatcher::setDirectReader(int fd, DirectReader *reader)
+{
+    Q_ASSERT(reader);
+    m_readers.insert(fd, reader);
+}
+
+void EpollEventDispatcher::clearDirectReader(int fd, DirectReader *reader)
+{
+    const auto it = m_readers.find(fd);
+    if (it != m_readers.end() && *it == reader)
+        m_readers.erase(it);
 }
 
 // --- Timers ------------------------------------------------------------------

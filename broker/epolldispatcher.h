@@ -23,6 +23,12 @@
 // socket notifiers and timers, directly and without an event; also before the
 // loop waits, for those scheduled by posted events.
 //
+// A socket's input may be taken by a DirectReader instead of its read notifier
+// (setDirectReader()): the dispatcher calls it when the socket is readable and
+// its read notifier is enabled, and sends the notifier its event only when the
+// reader leaves the input to it (end of stream, an error). The ws:// sessions
+// read this way, without Qt's FIONREAD ioctl and read buffer per read.
+//
 // Socket notifiers are level-triggered. A write notifier that is turned off stays
 // in the epoll set until the kernel reports the socket writable while it is off:
 // sockets written every turn (QTcpSocket turns its write notifier on for each
@@ -35,6 +41,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -43,6 +50,20 @@ class QSocketNotifier;
 namespace Middleman {
 
 class TurnEnd;
+
+class DirectReader
+{
+public:
+    // The socket is readable; `buffer` (`size` bytes, the dispatcher's) may be
+    // read into for the length of the call. True: the input was taken (or
+    // there was none after all). False: it is left to the socket's read
+    // notifier, which is then activated as usual: end of stream or an error,
+    // which the socket must see for itself.
+    virtual bool readReady(char *buffer, qsizetype size) = 0;
+
+protected:
+    ~DirectReader() = default;
+};
 
 class EpollEventDispatcher final : public QAbstractEventDispatcher
 {
@@ -70,6 +91,15 @@ public:
     void interrupt() override;
     // Wake-ups written to the eventfd so far (those from other threads).
     quint64 wakeUpWrites() const { return m_wakeUpWrites.load(std::memory_order_relaxed); }
+
+    // `reader` takes the input of descriptor `fd` from now on, in place of its
+    // read notifier (loop thread only). Clearing removes it only if `reader` is
+    // still the one set: the number of a closed descriptor comes back for new
+    // sockets.
+    void setDirectReader(int fd, DirectReader *reader);
+    void clearDirectReader(int fd, DirectReader *reader);
+    // Readiness events whose input a DirectReader took.
+    quint64 directReads() const { return m_directReads; }
 
     // For TurnEnd: runs `task` once at the end of this turn (loop thread only).
     void scheduleTurnEnd(TurnEnd *task);
@@ -125,6 +155,10 @@ private:
     bool m_wokenFromLoop = false; // wakeUp() on the loop's thread since posted events were sent
     std::vector<TurnEnd *> m_turnEnds; // scheduled, in order; null: cancelled
     QHash<int, Socket> m_sockets;
+    QHash<int, DirectReader *> m_readers;
+    std::unique_ptr<char[]> m_readBuffer; // for the DirectReaders, made for the first
+    static constexpr qsizetype kReadBufferSize = 256 * 1024;
+    quint64 m_directReads = 0;
     std::vector<Pending> m_pending; // ready, to be activated in order
     size_t m_pendingHead = 0;
     quint64 m_serial = 0;

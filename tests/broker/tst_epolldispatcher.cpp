@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <functional>
 #include <memory>
 
 using namespace Middleman;
@@ -49,6 +50,18 @@ struct SocketPair
         }
     }
     std::array<int, 2> fds{-1, -1};
+};
+
+// A DirectReader whose readReady() runs `onReady`.
+struct Reader : DirectReader
+{
+    std::function<bool(char *, qsizetype)> onReady;
+    int calls = 0;
+    bool readReady(char *buffer, qsizetype size) override
+    {
+        ++calls;
+        return onReady(buffer, size);
+    }
 };
 
 // Counts timer events.
@@ -97,6 +110,11 @@ private Q_SLOTS:
     void turnEndOnceCancelledDeleted();
     void turnEndScheduledByPostedEvent();
     void turnEndUnderQtDispatcher();
+    void directReaderTakesInput();
+    void directReaderLeavesEndToNotifier();
+    void directReaderOnlyWhileNotifierEnabled();
+    void directReaderCleared();
+    void directReaderDeletesTheNotifier();
 };
 
 void tst_EpollDispatcher::installed()
@@ -561,6 +579,140 @@ void tst_EpollDispatcher::turnEndUnderQtDispatcher()
     QVERIFY(dispatcherName != QByteArray("Middleman::EpollEventDispatcher"));
     QCOMPARE(runs, 1);
     QVERIFY(!cancelledRan);
+}
+
+
+// The dispatcher is this thread's (initMain()).
+static EpollEventDispatcher *epoll()
+{
+    return qobject_cast<EpollEventDispatcher *>(QAbstractEventDispatcher::instance());
+}
+
+void tst_EpollDispatcher::directReaderTakesInput()
+{
+    SocketPair pair;
+    QSocketNotifier notifier(pair.fds[1], QSocketNotifier::Read);
+    QSignalSpy activated(&notifier, &QSocketNotifier::activated);
+    QByteArray got;
+    qsizetype bufferSize = 0;
+    Reader reader;
+    reader.onReady = [&](char *buffer, qsizetype size) {
+        bufferSize = size;
+        const ssize_t n = ::read(pair.fds[1], buffer, size_t(size));
+        if (n > 0)
+            got.append(buffer, n);
+        return n > 0;
+    };
+    epoll()->setDirectReader(pair.fds[1], &reader);
+    const quint64 before = epoll()->directReads();
+    pair.write(0, "hello");
+    QTRY_COMPARE(got, QByteArray("hello"));
+    QCOMPARE(reader.calls, 1);
+    QVERIFY(bufferSize >= 64 * 1024); // room for a large read at once
+    pair.write(0, " again");
+    QTRY_COMPARE(got, QByteArray("hello again"));
+    QCOMPARE(reader.calls, 2);
+    QCOMPARE(epoll()->directReads(), before + 2);
+    QCOMPARE(activated.size(), 0); // the reader took the input, not the notifier
+    epoll()->clearDirectReader(pair.fds[1], &reader);
+}
+
+void tst_EpollDispatcher::directReaderLeavesEndToNotifier()
+{
+    SocketPair pair;
+    QSocketNotifier notifier(pair.fds[1], QSocketNotifier::Read);
+    QStringList order;
+    connect(&notifier, &QSocketNotifier::activated, this, [&] {
+        order.append(QStringLiteral("notifier"));
+        char byte;
+        if (::read(pair.fds[1], &byte, 1) == 0)
+            notifier.setEnabled(false); // as a socket does at its end
+    });
+    Reader reader;
+    reader.onReady = [&](char *buffer, qsizetype size) {
+        order.append(QStringLiteral("reader"));
+        return ::read(pair.fds[1], buffer, size_t(size)) > 0; // the end is the notifier's
+    };
+    epoll()->setDirectReader(pair.fds[1], &reader);
+    const quint64 before = epoll()->directReads();
+    ::close(pair.fds[0]);
+    pair.fds[0] = -1;
+    // One call: the reader finds the end, the notifier is activated right after.
+    epoll()->processEvents(QEventLoop::AllEvents);
+    QCOMPARE(order, (QStringList{QStringLiteral("reader"), QStringLiteral("notifier")}));
+    QCOMPARE(epoll()->directReads(), before);
+    epoll()->clearDirectReader(pair.fds[1], &reader);
+}
+
+void tst_EpollDispatcher::directReaderOnlyWhileNotifierEnabled()
+{
+    SocketPair pair;
+    QSocketNotifier notifier(pair.fds[1], QSocketNotifier::Read);
+    Reader reader;
+    reader.onReady = [&](char *buffer, qsizetype size) { return ::read(pair.fds[1], buffer, size_t(size)) > 0; };
+    epoll()->setDirectReader(pair.fds[1], &reader);
+    notifier.setEnabled(false); // as QTcpSocket does once it is closing
+    pair.write(0, "x");
+    epoll()->processEvents(QEventLoop::AllEvents); // does not wait
+    QCOMPARE(reader.calls, 0);
+    notifier.setEnabled(true);
+    epoll()->processEvents(QEventLoop::AllEvents);
+    QCOMPARE(reader.calls, 1);
+    QCOMPARE(pair.readAll(1), QByteArray()); // taken by the reader
+    epoll()->clearDirectReader(pair.fds[1], &reader);
+}
+
+void tst_EpollDispatcher::directReaderCleared()
+{
+    SocketPair pair;
+    QSocketNotifier notifier(pair.fds[1], QSocketNotifier::Read);
+    QByteArray byNotifier;
+    connect(&notifier, &QSocketNotifier::activated, this, [&] { byNotifier += pair.readAll(1); });
+    Reader reader;
+    reader.onReady = [&](char *buffer, qsizetype size) { return ::read(pair.fds[1], buffer, size_t(size)) > 0; };
+    Reader other;
+    other.onReady = [](char *, qsizetype) { return true; };
+    epoll()->setDirectReader(pair.fds[1], &reader);
+    // Clearing for another reader (one of a closed socket whose descriptor
+    // number came back) leaves this one in place.
+    epoll()->clearDirectReader(pair.fds[1], &other);
+    pair.write(0, "a");
+    QTRY_COMPARE(reader.calls, 1);
+    QCOMPARE(byNotifier, QByteArray());
+    epoll()->clearDirectReader(pair.fds[1], &reader);
+    pair.write(0, "b");
+    QTRY_COMPARE(byNotifier, QByteArray("b"));
+    QCOMPARE(reader.calls, 1);
+    QCOMPARE(other.calls, 0);
+}
+
+void tst_EpollDispatcher::directReaderDeletesTheNotifier()
+{
+    // A reader that leaves the input to the notifier but deleted it meanwhile:
+    // nothing is activated, and the next notifier ready in the turn still is.
+    SocketPair one;
+    SocketPair two;
+    auto first = std::make_unique<QSocketNotifier>(one.fds[1], QSocketNotifier::Read);
+    QSignalSpy firstActivated(first.get(), &QSocketNotifier::activated);
+    QSocketNotifier second(two.fds[1], QSocketNotifier::Read);
+    int secondCount = 0;
+    connect(&second, &QSocketNotifier::activated, this, [&] {
+        ++secondCount;
+        two.readAll(1);
+    });
+    Reader reader;
+    reader.onReady = [&](char *, qsizetype) {
+        first.reset();
+        return false;
+    };
+    epoll()->setDirectReader(one.fds[1], &reader);
+    one.write(0, "a");
+    two.write(0, "b");
+    epoll()->processEvents(QEventLoop::AllEvents);
+    QCOMPARE(reader.calls, 1);
+    QCOMPARE(firstActivated.size(), 0);
+    QCOMPARE(secondCount, 1);
+    epoll()->clearDirectReader(one.fds[1], &reader);
 }
 
 QTEST_GUILESS_MAIN(tst_EpollDispatcher)
