@@ -4,8 +4,12 @@
 #include "coalescingsocket.h"
 #include "logging.h"
 
+#include <QAbstractEventDispatcher>
 #include <QTimer>
 #include <QTcpSocket>
+
+#include <cerrno>
+#include <unistd.h>
 
 namespace Middleman {
 
@@ -55,12 +59,57 @@ Session::Session(quint64 id, QTcpSocket *socket, const BrokerConfig &config, QOb
     m_handshakeTimer->start(config.handshakeTimeoutMs);
 }
 
-Session::~Session() = default;
+Session::~Session()
+{
+    stopDirectReads();
+}
 
 void Session::start(const QByteArray &pending)
 {
     m_reader.append(pending);
     onReadyRead();
+    startDirectReads();
+}
+
+void Session::startDirectReads()
+{
+    // wss:// reads through QSslSocket, and only the broker's own dispatcher
+    // can hand the input over; Qt's read buffer is empty here (onReadyRead()).
+    if (!m_transport || m_socket->state() != QAbstractSocket::ConnectedState)
+        return;
+    auto *dispatcher = qobject_cast<EpollEventDispatcher *>(QAbstractEventDispatcher::instance(thread()));
+    const int fd = int(m_socket->socketDescriptor());
+    if (!dispatcher || fd < 0)
+        return;
+    m_directReads = dispatcher;
+    m_directFd = fd;
+    dispatcher->setDirectReader(fd, this);
+}
+
+void Session::stopDirectReads()
+{
+    if (!m_directReads)
+        return;
+    m_directReads->clearDirectReader(m_directFd, this);
+    m_directReads = nullptr;
+}
+
+bool Session::readReady(char *buffer, qsizetype size)
+{
+    // Level-triggered: what one read() leaves comes in the next turn.
+    ssize_t got;
+    do {
+        got = ::read(m_directFd, buffer, size_t(size));
+    } while (got < 0 && errno == EINTR);
+    if (got > 0) {
+        m_reader.append(QByteArray(buffer, got));
+        readEvents();
+        return true;
+    }
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return true;
+    // End of stream or an error: the socket reads it again and closes as usual.
+    return false;
 }
 
 void Session::accept(Role role, const QString &keyName, const QByteArray &clientId)
@@ -284,6 +333,7 @@ void Session::onBytesWritten(qint64 bytes)
 
 void Session::onDisconnected()
 {
+    stopDirectReads();
     if (m_disconnectReported)
         return;
     m_disconnectReported = true;

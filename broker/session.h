@@ -7,6 +7,7 @@
 
 #include "brokerconfig.h"
 #include "clock.h"
+#include "epolldispatcher.h"
 #include "websocket.h"
 
 #include <QByteArray>
@@ -40,7 +41,7 @@ struct OutFrame
     static OutFrame fromMixedBytes(const QByteArray &bytes, bool binary);
 };
 
-class Session : public QObject
+class Session : public QObject, private DirectReader
 {
     Q_OBJECT
 public:
@@ -134,6 +135,12 @@ Q_SIGNALS:
 
 private:
     void onReadyRead();
+    // ws:// under the broker's dispatcher: the input is read here, one read()
+    // per readiness, instead of through Qt's read buffer (docs/design.md,
+    // "Direct reads").
+    void startDirectReads();
+    void stopDirectReads();
+    bool readReady(char *buffer, qsizetype size) override;
     void readEvents();
     // Any frame from the peer shows it is alive (section 1, pings).
     void markAlive()
@@ -173,6 +180,8 @@ private:
     OutFrame m_batchFirst;
     QByteArray m_batch;
     WebSocket::FrameReader m_reader;
+    EpollEventDispatcher *m_directReads = nullptr; // while reading directly
+    int m_directFd = -1;
     QTimer *m_handshakeTimer = nullptr;
     qint64 m_lastSeenMs = 0;
     int m_missedPings = 0;

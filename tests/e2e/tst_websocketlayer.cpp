@@ -13,6 +13,9 @@
 #include "rawpeer.h"
 #include "testpeer.h"
 
+#include "epolldispatcher.h"
+
+#include <QAbstractEventDispatcher>
 #include <QHostAddress>
 #include <QRandomGenerator>
 
@@ -296,6 +299,7 @@ private Q_SLOTS:
     void brokerPings();
     void frameOverLimitByHeader_data();
     void frameOverLimitByHeader();
+    void inputReadDirectly();
 
 private:
     std::unique_ptr<Broker> m_broker;
@@ -777,6 +781,28 @@ void tst_WebSocketLayer::frameOverLimitByHeader()
     QCOMPARE(m_broker->stats().protocolCloses, quint64(1));
     QCOMPARE(m_broker->stats().messagesIn, quint64(0));
     QVERIFY(peer.messages.isEmpty());
+}
+
+// Under the broker's event dispatcher a ws:// session takes its input itself,
+// one read() per readiness (docs/design.md, "Direct reads"); with
+// MIDDLEMAN_EVENT_DISPATCHER=qt (the *_qtdispatcher run) Qt's socket reads it.
+// Either way every message arrives (the other tests of this suite).
+void tst_WebSocketLayer::inputReadDirectly()
+{
+    m_broker = startBroker();
+    RawPeer peer;
+    QVERIFY2(peer.connectWithKey(m_broker->serverUrl(), kServiceKey), qPrintable(peer.errorString()));
+    auto *epoll = qobject_cast<EpollEventDispatcher *>(QAbstractEventDispatcher::instance());
+    QCOMPARE(epoll == nullptr, qEnvironmentVariable("MIDDLEMAN_EVENT_DISPATCHER") == QLatin1String("qt"));
+    const quint64 before = epoll ? epoll->directReads() : 0;
+    for (int i = 0; i < 3; ++i) {
+        const std::optional<QList<Message>> got = syncAndTake(peer); // one OPT round trip
+        QVERIFY(got);
+        QVERIFY(got->isEmpty());
+    }
+    if (epoll)
+        QVERIFY2(epoll->directReads() >= before + 3, qPrintable(QString::number(epoll->directReads() - before)));
+    QCOMPARE(m_broker->stats().messagesIn, quint64(3));
 }
 
 QTEST_GUILESS_MAIN(tst_WebSocketLayer)
