@@ -70,7 +70,9 @@ bool FrameReader::readLine(QByteArrayView &line)
 {
     if (m_pos >= m_frame.size())
         return false;
-    qsizetype nl = m_frame.indexOf('\n', m_pos);
+    const auto *found = static_cast<const char *>(
+        std::memchr(m_frame.data() + m_pos, '\n', size_t(m_frame.size() - m_pos)));
+    const qsizetype nl = found ? found - m_frame.data() : -1;
     const qsizetype end = nl < 0 ? m_frame.size() : nl;
     line = m_frame.sliced(m_pos, end - m_pos);
     if (line.endsWith('\r'))
@@ -232,19 +234,36 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
             if (!readLine(rest) || !rest.isEmpty() || !readLine(rest) || rest != ".")
                 return fail(error, 400, "body does not end where Content-Length says", false);
         } else {
-            // Dot-stuffed body lines until a lone ".".
-            bool first = true;
+            // Dot-stuffed body lines until a lone ".". A body none of whose
+            // lines starts with '.' or ends in CR is its bytes as they stand:
+            // one copy (most bodies); otherwise it is read again, line by line.
+            const qsizetype bodyStart = m_pos;
+            qsizetype bodyEnd = bodyStart;
+            bool asItStands = true;
             for (;;) {
+                const qsizetype lineStart = m_pos;
                 if (!readLine(line))
                     return fail(error, 400, "message not terminated", false);
                 if (line == ".")
                     break;
-                if (line.startsWith('.'))
-                    line = line.sliced(1);
-                if (!first)
-                    message.body += '\n';
-                message.body += line;
-                first = false;
+                // A body line is followed by another line, so it ends in LF.
+                asItStands = asItStands && !line.startsWith('.') && lineStart + line.size() == m_pos - 1;
+                bodyEnd = lineStart + line.size();
+            }
+            if (asItStands) {
+                if (bodyEnd > bodyStart)
+                    message.body = m_frame.sliced(bodyStart, bodyEnd - bodyStart).toByteArray();
+            } else {
+                m_pos = bodyStart;
+                bool first = true;
+                for (readLine(line); line != "."; readLine(line)) {
+                    if (line.startsWith('.'))
+                        line = line.sliced(1);
+                    if (!first)
+                        message.body += '\n';
+                    message.body += line;
+                    first = false;
+                }
             }
         }
     }
