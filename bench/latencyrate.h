@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -44,6 +45,18 @@ inline std::optional<CommonRate> commonRate(const std::vector<std::pair<std::str
     if (measured < 2)
         return std::nullopt;
     return CommonRate{latencyRate(lowest->second, load), lowest->first, lowest->second};
+}
+
+// Pacing at `perSecond`: message k (from 0) is due k / perSecond after the
+// start, so after `elapsedNs` this many have fallen due (the first at once).
+inline uint64_t messagesDue(int64_t elapsedNs, double perSecond)
+{
+    return uint64_t(double(elapsedNs) * perSecond / 1e9) + 1;
+}
+// When message k falls due, to the nanosecond at or after k / perSecond.
+inline int64_t dueAfterNs(uint64_t k, double perSecond)
+{
+    return int64_t(std::ceil(double(k) * 1e9 / perSecond));
 }
 
 } // namespace bench

@@ -326,18 +326,27 @@ private:
     }
     // Publishes `perSecond` messages a second for `seconds`, paced by the
     // clock: each message carries the time it was due, so a late send counts
-    // as latency.
+    // as latency. As in pump(), at most kMaxUnsent bytes wait for the
+    // publisher's socket; messages due beyond that go out as it takes them
+    // (a broker slower than the rate would otherwise get them all as one
+    // WebSocket message of any size). Those due by the end go out after it.
     void publishPaced(double perSecond, double seconds, const Timing& timing)
     {
         const int64_t start = nowNs();
         m_lastProgressNs = start;
         uint64_t paced = 0;
-        runFor(seconds, [&] {
-            const auto due = uint64_t(double(nowNs() - start) * perSecond / 1e9);
-            for (; paced < due; ++paced)
-                publishOne(start + int64_t(double(paced) * 1e9 / perSecond));
+        uint64_t due = 0;
+        const auto publishDue = [&] {
+            Connection& publisher = connection(m_publisher);
+            for (; paced < due && publisher.unsent() < kMaxUnsent; ++paced)
+                publishOne(start + dueAfterNs(paced, perSecond));
             watchStall(timing);
+        };
+        runFor(seconds, [&] {
+            due = messagesDue(nowNs() - start, perSecond);
+            publishDue();
         });
+        runUntil([&] { return paced == due; }, 10, publishDue);
     }
     uint64_t outstanding() const { return m_sent * m_perMessage - m_delivered - m_lost; }
 

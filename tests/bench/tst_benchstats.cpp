@@ -135,6 +135,25 @@ private Q_SLOTS:
         QCOMPARE(common->setByMaximum, 0.0);
     }
 
+    void pacedMessagesFallDueOnTime()
+    {
+        // The first message is due at the start, not one interval later: a
+        // late first send would add 1/rate to every latency (400 ms at 2.5/s).
+        QCOMPARE(bench::messagesDue(0, 2.5), uint64_t(1));
+        QCOMPARE(bench::messagesDue(399'999'999, 2.5), uint64_t(1));
+        QCOMPARE(bench::messagesDue(400'000'000, 2.5), uint64_t(2));
+        QCOMPARE(bench::messagesDue(1'000'000'000, 100'000.0), uint64_t(100'001));
+        // Each message falls due at its due time, not a nanosecond before.
+        for (const double rate : {2.5, 105.0, 32'604.0, 1'000'000.0}) {
+            for (uint64_t k = 0; k < 2000; k += 7) {
+                const int64_t at = bench::dueAfterNs(k, rate);
+                QVERIFY(bench::messagesDue(at, rate) >= k + 1);
+                if (at > 0)
+                    QVERIFY(bench::messagesDue(at - 1, rate) <= k);
+            }
+        }
+    }
+
     void commonRateNeedsTwoMaxima()
     {
         QVERIFY(!bench::commonRate({}, 0.5).has_value());
