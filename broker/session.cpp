@@ -81,17 +81,17 @@ void Session::startDirectReads()
     const int fd = int(m_socket->socketDescriptor());
     if (!dispatcher || fd < 0)
         return;
-    m_directReads = dispatcher;
+    m_readDispatcher = dispatcher;
     m_directFd = fd;
     dispatcher->setDirectReader(fd, this);
 }
 
 void Session::stopDirectReads()
 {
-    if (!m_directReads)
+    if (!m_readDispatcher)
         return;
-    m_directReads->clearDirectReader(m_directFd, this);
-    m_directReads = nullptr;
+    m_readDispatcher->clearDirectReader(m_directFd, this);
+    m_readDispatcher = nullptr;
 }
 
 bool Session::readReady(char *buffer, qsizetype size)

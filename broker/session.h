@@ -180,7 +180,7 @@ private:
     OutFrame m_batchFirst;
     QByteArray m_batch;
     WebSocket::FrameReader m_reader;
-    EpollEventDispatcher *m_directReads = nullptr; // while reading directly
+    EpollEventDispatcher *m_readDispatcher = nullptr; // while reading directly
     int m_directFd = -1;
     QTimer *m_handshakeTimer = nullptr;
     qint64 m_lastSeenMs = 0;
