@@ -402,7 +402,8 @@ Measurement runBroker(Report& report, const Case& c, const Round& round, const A
         report.notes.push_back(where + note);
         line += "[" + note + "] ";
     }
-    report.cpu.push_back({c.scenario, round.label, broker, m.wallSeconds, m.benchCpuSeconds, m.brokerCpuSeconds});
+    report.cpu.push_back({c.scenario, round.label, broker, m.wallSeconds, m.benchCpuSeconds, m.brokerCpuSeconds,
+                          m.sentLateP50Micros, m.sentLateP99Micros});
     // One thread of the load generator can use one core at most.
     const double benchCores = m.wallSeconds > 0 ? m.benchCpuSeconds / m.wallSeconds : 0;
     if (benchCores >= 0.9 && c.scenario != "connections") {

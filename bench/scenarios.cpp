@@ -1,6 +1,7 @@
 #include "scenarios.h"
 
 #include "brokerprocess.h"
+#include "handlerwait.h"
 #include "histogram.h"
 #include "latencyrate.h"
 
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 
 namespace bench {
 
@@ -24,6 +26,14 @@ int64_t nowNs()
 {
     static const Clock::time_point epoch = Clock::now();
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - epoch).count();
+}
+
+// How soon the caller has work at `atNs` (a nowNs() time; negative: none).
+std::optional<std::chrono::nanoseconds> workIn(int64_t atNs)
+{
+    if (atNs < 0)
+        return std::nullopt;
+    return std::chrono::nanoseconds(atNs - nowNs());
 }
 
 // The send time rides in the first 16 bytes of every payload, as hex.
@@ -106,7 +116,10 @@ public:
         return runUntil([this] { return m_ready == int(m_connections.size()); }, timeoutSeconds);
     }
 
-    bool runUntil(const std::function<bool()>& done, double timeoutSeconds, const std::function<void()>& tick = {})
+    // `wakeAtNs`, when given, tells when `tick` has work next (a nowNs() time;
+    // negative: none): the loop then waits no longer than that.
+    bool runUntil(const std::function<bool()>& done, double timeoutSeconds, const std::function<void()>& tick = {},
+                  const std::function<int64_t()>& wakeAtNs = {})
     {
         const int64_t deadline = nowNs() + int64_t(timeoutSeconds * 1e9);
         while (m_error.empty()) {
@@ -120,15 +133,15 @@ public:
             while (ran < 256 && m_io.poll_one() > 0)
                 ++ran;
             if (ran == 0)
-                m_io.run_one_for(std::chrono::microseconds(500));
+                m_wait.runOne(workIn(wakeAtNs ? wakeAtNs() : -1));
             if (tick)
                 tick();
         }
         return false;
     }
-    void runFor(double seconds, const std::function<void()>& tick = {})
+    void runFor(double seconds, const std::function<void()>& tick = {}, const std::function<int64_t()>& wakeAtNs = {})
     {
-        runUntil([] { return false; }, seconds, tick);
+        runUntil([] { return false; }, seconds, tick, wakeAtNs);
     }
 
     const std::string& error() const { return m_error; }
@@ -200,6 +213,7 @@ private:
     // One thread only: no locking in the scheduler or the reactor.
     asio::io_context m_io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE};
     asio::executor_work_guard<asio::io_context::executor_type> m_work;
+    HandlerWait m_wait{m_io};
     std::vector<std::shared_ptr<Connection>> m_connections;
     std::vector<Role> m_roles;
     std::vector<int> m_waiting;
@@ -265,6 +279,8 @@ public:
         m_recording = false;
         m.p50Micros = double(m_latency.percentile(0.50)) / 1e3;
         m.p99Micros = double(m_latency.percentile(0.99)) / 1e3;
+        m.sentLateP50Micros = double(m_sentLate.percentile(0.50)) / 1e3;
+        m.sentLateP99Micros = double(m_sentLate.percentile(0.99)) / 1e3;
         m.messagesMoved = m_delivered;
         if (m_lost > 0) {
             m.notes.push_back(std::to_string(m_lost) + " of " + std::to_string(m_sent * m_perMessage)
@@ -338,14 +354,23 @@ private:
         uint64_t due = 0;
         const auto publishDue = [&] {
             Connection& publisher = connection(m_publisher);
-            for (; paced < due && publisher.unsent() < kMaxUnsent; ++paced)
-                publishOne(start + dueAfterNs(paced, perSecond));
+            for (; paced < due && publisher.unsent() < kMaxUnsent; ++paced) {
+                const int64_t dueNs = start + dueAfterNs(paced, perSecond);
+                if (m_recording)
+                    m_sentLate.record(nowNs() - dueNs);
+                publishOne(dueNs);
+            }
             watchStall(timing);
+        };
+        // Wakes when the next message falls due, unless the socket is full:
+        // then a completed write is what lets it go on.
+        const auto nextDue = [&]() -> int64_t {
+            return connection(m_publisher).unsent() < kMaxUnsent ? start + dueAfterNs(due, perSecond) : -1;
         };
         runFor(seconds, [&] {
             due = messagesDue(nowNs() - start, perSecond);
             publishDue();
-        });
+        }, nextDue);
         runUntil([&] { return paced == due; }, 10, publishDue);
     }
     uint64_t outstanding() const { return m_sent * m_perMessage - m_delivered - m_lost; }
@@ -418,6 +443,7 @@ private:
     uint64_t m_lastDelivered = 0;
     int64_t m_lastProgressNs = 0;
     Histogram m_latency;
+    Histogram m_sentLate; // paced messages: send time after due time
 };
 
 // Requesters in a closed loop (one request outstanding each) against

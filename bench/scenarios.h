@@ -5,6 +5,7 @@
 #include "adapters.h"
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,10 @@ struct Measurement {
     double deliveredPerSecond = 0;
     double publishedPerSecond = 0;  // deliveredPerSecond / deliveries per message
     double p50Micros = 0, p99Micros = 0;
+    // how long after its due time the paced publisher sent a message (counted
+    // in the latencies above); NaN where nothing was paced
+    double sentLateP50Micros = std::numeric_limits<double>::quiet_NaN();
+    double sentLateP99Micros = std::numeric_limits<double>::quiet_NaN();
     // reqres
     double roundTripsPerSecond = 0;
     // connections

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -21,10 +22,13 @@ struct Figure {
                             // common rate "5,000 msg/s published"; shown beside the metric, empty if none
 };
 
-// CPU time spent by the load generator and by the broker during one run.
+// CPU time spent by the load generator and by the broker during one run, and
+// how late the load generator sent paced messages (NaN: nothing paced).
 struct CpuFigure {
     std::string scenario, params, broker;
     double wallSeconds = 0, benchCpuSeconds = 0, brokerCpuSeconds = 0;
+    double sentLateP50Micros = std::numeric_limits<double>::quiet_NaN();
+    double sentLateP99Micros = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct Report {

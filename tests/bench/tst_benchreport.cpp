@@ -48,7 +48,8 @@ Report sampleReport()
         figure("connections", "C=10000", "open s", false, {{"middleman", 2.5}, {"nats-server", 1.25}},
                {{"mosquitto", "failed: connection refused"}}),
     };
-    report.cpu = {{"fanout", "N=10 256 B", "middleman", 10.0, 15.0, 5.0}};
+    report.cpu = {{"fanout", "N=10 256 B", "middleman", 10.0, 15.0, 5.0},
+                  {"fanout", "N=10 256 B at common rate", "middleman", 3.0, 1.5, 0.75, 12.5, 250}};
     report.notes = {"quick mode: fewer repetitions"};
     return report;
 }
@@ -143,14 +144,18 @@ private Q_SLOTS:
         QCOMPARE(lineStartingWith(text, QStringLiteral("|---|---|")), QStringLiteral("|---|---|--:|--:|--:|--:|--:|"));
     }
 
-    void cpuTableGivesSecondsAndCores()
+    void cpuTableGivesSecondsCoresAndLateness()
     {
         const std::string text = markdown(sampleReport());
         QCOMPARE(lineStartingWith(text, QStringLiteral("| scenario |")),
                  QStringLiteral("| scenario | params | broker | wall s | bench CPU s | bench cores | broker CPU s | "
-                                "broker cores |"));
-        QCOMPARE(lineStartingWith(text, QStringLiteral("| fanout |")),
-                 QStringLiteral("| fanout | N=10 256 B | middleman | 10.0 | 15.0 | 1.50 | 5.00 | 0.50 |"));
+                                "broker cores | sent late p50 µs | sent late p99 µs |"));
+        // Nothing paced in this run: no lateness, a dash.
+        QCOMPARE(lineStartingWith(text, QStringLiteral("| fanout | N=10 256 B | ")),
+                 QStringLiteral("| fanout | N=10 256 B | middleman | 10.0 | 15.0 | 1.50 | 5.00 | 0.50 | — | — |"));
+        QCOMPARE(lineStartingWith(text, QStringLiteral("| fanout | N=10 256 B at common rate |")),
+                 QStringLiteral("| fanout | N=10 256 B at common rate | middleman | 3.00 | 1.50 | 0.50 | 0.750 | 0.25 "
+                                "| 12.5 | 250 |"));
     }
 
     void headerHasDateModeVersionsMachineAndNotesLast()

@@ -3,12 +3,17 @@
 // the rates latency is measured at: half a broker's own maximum, and the
 // common rate of a case.
 
+#include "handlerwait.h"
 #include "histogram.h"
 #include "latencyrate.h"
 
 #include <QTest>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -165,6 +170,52 @@ private Q_SLOTS:
             bench::commonRate({{"middleman", 400'000.0}, {"nats-server", nan}, {"mosquitto", 900.0}}, 0.5);
         QVERIFY(common.has_value());
         QCOMPARE(common->publishedPerSecond, 450.0);
+    }
+
+    void handlerWaitRunsAReadyHandler()
+    {
+        boost::asio::io_context io;
+        const auto guard = boost::asio::make_work_guard(io); // as the load generator's loop has
+        bench::HandlerWait wait(io);
+        int ran = 0;
+        boost::asio::post(io, [&] { ++ran; });
+        wait.runOne();
+        QCOMPARE(ran, 1);
+        boost::asio::post(io, [&] { ++ran; });
+        wait.runOne(std::chrono::microseconds(100));
+        QCOMPARE(ran, 2);
+    }
+
+    void handlerWaitWakesWhenTheCallerHasWork()
+    {
+        // Nothing but the caller's own work: each call must return once that
+        // is due, not after the reactor's whole millisecond (run_one_for()
+        // rounds up to one: 40 calls would take 40 ms and more). The timer
+        // never fires early, so the sum is at least what was asked for.
+        boost::asio::io_context io;
+        const auto guard = boost::asio::make_work_guard(io);
+        bench::HandlerWait wait(io);
+        constexpr int kCalls = 40;
+        constexpr auto kWorkIn = std::chrono::microseconds(100);
+        const auto start = std::chrono::steady_clock::now();
+        for (int i = 0; i < kCalls; ++i)
+            wait.runOne(kWorkIn);
+        const auto elapsed = std::chrono::steady_clock::now() - start;
+        QVERIFY(elapsed >= kCalls * kWorkIn);
+        QVERIFY2(elapsed < kCalls * std::chrono::milliseconds(1),
+                 qPrintable(QStringLiteral("%1 µs").arg(
+                     std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count())));
+    }
+
+    void handlerWaitDoesNotWaitForWorkDueAlready()
+    {
+        boost::asio::io_context io;
+        const auto guard = boost::asio::make_work_guard(io);
+        bench::HandlerWait wait(io);
+        const auto start = std::chrono::steady_clock::now();
+        for (int i = 0; i < 40; ++i)
+            wait.runOne(std::chrono::nanoseconds(0));
+        QVERIFY(std::chrono::steady_clock::now() - start < 40 * bench::HandlerWait::kMaxWait);
     }
 };
 

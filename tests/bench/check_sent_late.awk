@@ -1,0 +1,57 @@
+# Reads a middleman-bench report (Markdown) and checks its CPU table: every
+# fanout and topics row, whose latencies come from paced publishing, gives how
+# late the load generator sent (p50 and p99, a number each, p50 not above
+# p99); every reqres and connections row, where nothing is paced, a dash.
+# Exits 1 with a message otherwise.
+#
+#   awk -f check_sent_late.awk smoke.md
+
+function fail(message) {
+    print FILENAME ": " message > "/dev/stderr"
+    failed = 1
+}
+function number(text) {
+    gsub(/[ ,]/, "", text)
+    return text
+}
+function isNumber(text) {
+    return text ~ /^[0-9]+(\.[0-9]+)?$/
+}
+
+BEGIN { FS = "|" }
+
+/^## / { inCpu = ($0 == "## CPU use"); next }
+
+inCpu && /^\| scenario \|/ {
+    for (i = 2; i < NF; i++) {
+        name = $i
+        gsub(/^ +| +$/, "", name)
+        if (name == "sent late p50 µs") p50 = i
+        if (name == "sent late p99 µs") p99 = i
+    }
+    if (!p50 || !p99)
+        fail("no sent-late columns in the CPU table")
+    next
+}
+
+inCpu && /^\| [a-z]/ && p50 {
+    scenario = $2
+    gsub(/ /, "", scenario)
+    what = scenario $3 $4
+    ++rows
+    if (scenario == "fanout" || scenario == "topics") {
+        ++paced
+        if (!isNumber(number($p50)) || !isNumber(number($p99)))
+            fail(what ": no sent-late figures")
+        else if (number($p50) + 0 > number($p99) + 0)
+            fail(what ": sent-late p50 above p99")
+    } else if ($p50 != " — " || $p99 != " — ") {
+        fail(what ": sent-late figures where nothing was paced")
+    }
+}
+
+END {
+    if (!rows || !paced)
+        fail("no CPU rows of paced scenarios")
+    exit failed
+}
