@@ -2,6 +2,7 @@
 
 #include "clock.h"
 #include "coalescingsocket.h"
+#include "epolldispatcher.h"
 #include "logging.h"
 #include "session.h"
 #include "tlscredentials.h"
@@ -110,6 +111,10 @@ Broker::~Broker()
 
 bool Broker::listen()
 {
+    // The loop of the broker's thread spins before it sleeps (docs/design.md,
+    // "Idle spin"), when it is the broker's epoll one.
+    if (auto *epoll = qobject_cast<EpollEventDispatcher *>(QAbstractEventDispatcher::instance(thread())))
+        epoll->setIdleSpin(std::chrono::microseconds(m_config.idleSpinUs));
     if (!m_upgrader) {
         // PlainServer (ws://) or TlsServer (wss://) accepts; the upgrader reads
         // each connection's WebSocket upgrade within handshake_timeout_ms.

@@ -39,6 +39,8 @@ bool BrokerConfig::validate(QString *error) const
         return fail(QStringLiteral("max_failed_key_backoff_ms must be at least failed_key_backoff_ms"));
     if (maxMessagesPerSecond < 0)
         return fail(QStringLiteral("max_messages_per_second must not be negative (0: no limit)"));
+    if (idleSpinUs < 0 || idleSpinUs > kMaxIdleSpinUs)
+        return fail(QStringLiteral("idle_spin_us must be from 0 (off) to %1").arg(kMaxIdleSpinUs));
     if (shutdownGraceMs > 3600 * 1000)
         return fail(QStringLiteral("shutdown_grace_ms must not exceed one hour (3600000)"));
     if (maxFrameSize < codec.maxMessageSize)

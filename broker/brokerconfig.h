@@ -88,6 +88,11 @@ struct BrokerConfig
     int maxMissedPings = 2;
     // Graceful shutdown: how long peers get to complete the close handshake.
     int shutdownGraceMs = 3000;
+    // Idle spin (docs/design.md, "Idle spin"): microseconds the broker's event
+    // loop polls for input before it sleeps, after a short idle spell; 0: off.
+    // Only under the epoll dispatcher.
+    int idleSpinUs = 50;
+    static constexpr int kMaxIdleSpinUs = 1000;
 
     // Checks ranges and keys once at start; false with a reason otherwise.
     bool validate(QString *error) const;

@@ -194,6 +194,7 @@ private:
             {"ping_interval_ms", nullptr, &m_config->pingIntervalMs},
             {"max_missed_pings", nullptr, &m_config->maxMissedPings},
             {"shutdown_grace_ms", nullptr, &m_config->shutdownGraceMs},
+            {"idle_spin_us", nullptr, &m_config->idleSpinUs},
         };
         for (const auto &[k, v] : *table) {
             const Field *field = nullptr;

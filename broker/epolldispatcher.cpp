@@ -354,6 +354,35 @@ void EpollEventDispatcher::drainWakeUps()
     }
 }
 
+int EpollEventDispatcher::waitForEvents(epoll_event *events, int timeoutMs, bool withTimers)
+{
+    if (timeoutMs == 0)
+        return ::epoll_wait(m_epoll, events, kMaxEvents, 0);
+    const Clock::time_point idleFrom = Clock::now();
+    int ready = 0;
+    if (m_idleSpin.count() > 0 && m_lastIdle <= kSpinAfterIdle * m_idleSpin) {
+        Clock::time_point spinUntil = idleFrom + m_idleSpin;
+        if (timeoutMs > 0)
+            spinUntil = std::min(spinUntil, idleFrom + std::chrono::milliseconds(timeoutMs));
+        // The first poll finds what is ready already (a busy loop's every
+        // turn): only a wait that found nothing is a spin.
+        ready = ::epoll_wait(m_epoll, events, kMaxEvents, 0);
+        if (ready == 0) {
+            ++m_idleSpins;
+            while (ready == 0 && !m_interrupted.load(std::memory_order_relaxed) && Clock::now() < spinUntil)
+                ready = ::epoll_wait(m_epoll, events, kMaxEvents, 0);
+            if (ready != 0)
+                ++m_idleSpinsCaught;
+            else if (withTimers)
+                timeoutMs = timeUntilNextTimerMs(); // the spin took part of the wait
+        }
+    }
+    if (ready == 0 && !m_interrupted.load(std::memory_order_relaxed))
+        ready = ::epoll_wait(m_epoll, events, kMaxEvents, timeoutMs);
+    m_lastIdle = Clock::now() - idleFrom;
+    return ready;
+}
+
 bool EpollEventDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
 {
     m_loopThread.store(QThread::currentThreadId(), std::memory_order_relaxed);
@@ -380,7 +409,7 @@ bool EpollEventDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
     int handled = 0;
     if (withSockets) {
         epoll_event events[kMaxEvents];
-        const int ready = ::epoll_wait(m_epoll, events, kMaxEvents, timeoutMs);
+        const int ready = waitForEvents(events, timeoutMs, withTimers);
         if (ready < 0 && errno != EINTR)
             qWarning("EpollEventDispatcher: epoll_wait: %s", std::strerror(errno));
         for (int i = 0; i < ready; ++i) {

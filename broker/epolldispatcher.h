@@ -29,6 +29,13 @@
 // reader leaves the input to it (end of stream, an error). The ws:// sessions
 // read this way, without Qt's FIONREAD ioctl and read buffer per read.
 //
+// Idle spin (setIdleSpin(); off unless set): when the loop has nothing to do
+// and its last idle spell was short, it polls epoll for input for a moment
+// before it sleeps. A message that comes meanwhile is handled without the
+// wake-up of a sleeping thread, and its sender's send() wakes nobody: on the
+// machine of docs/benchmarks.md that halves the time of a request's round
+// trip when requests go one at a time (docs/design.md, "Idle spin").
+//
 // Socket notifiers are level-triggered. A write notifier that is turned off stays
 // in the epoll set until the kernel reports the socket writable while it is off:
 // sockets written every turn (QTcpSocket turns its write notifier on for each
@@ -46,6 +53,7 @@
 #include <vector>
 
 class QSocketNotifier;
+struct epoll_event;
 
 namespace Middleman {
 
@@ -101,6 +109,18 @@ public:
     // Readiness events whose input a DirectReader took.
     quint64 directReads() const { return m_directReads; }
 
+    // Idle spin: before sleeping, poll for up to `spin` (0: never), if the
+    // last idle spell, from the end of one turn's work to the next event,
+    // lasted at most kSpinAfterIdle times that. The spin ends early for a
+    // timer that falls due, and for a wake-up or interrupt().
+    void setIdleSpin(std::chrono::nanoseconds spin) { m_idleSpin = spin; }
+    std::chrono::nanoseconds idleSpin() const { return m_idleSpin; }
+    static constexpr int kSpinAfterIdle = 4;
+    // Spins (waits that found nothing at once and polled), and those that
+    // ended with something to do rather than at their limit.
+    quint64 idleSpins() const { return m_idleSpins; }
+    quint64 idleSpinsCaught() const { return m_idleSpinsCaught; }
+
     // For TurnEnd: runs `task` once at the end of this turn (loop thread only).
     void scheduleTurnEnd(TurnEnd *task);
     void cancelTurnEnd(TurnEnd *task);
@@ -142,6 +162,9 @@ private:
     int activateTimers();
     // Milliseconds until the first timer is due (0 when one is), -1 without timers.
     int timeUntilNextTimerMs() const;
+    // epoll_wait() for this turn: spinning first when that is on and the last
+    // idle spell was short; `timeoutMs` as epoll_wait() takes it.
+    int waitForEvents(epoll_event *events, int timeoutMs, bool withTimers);
     void drainWakeUps();
     // Runs the scheduled TurnEnds, those they schedule included.
     void runTurnEnds();
@@ -159,6 +182,10 @@ private:
     std::unique_ptr<char[]> m_readBuffer; // for the DirectReaders, made for the first
     static constexpr qsizetype kReadBufferSize = 256 * 1024;
     quint64 m_directReads = 0;
+    std::chrono::nanoseconds m_idleSpin{0};
+    std::chrono::nanoseconds m_lastIdle{0}; // the last wait that could block, spin and sleep
+    quint64 m_idleSpins = 0;
+    quint64 m_idleSpinsCaught = 0;
     std::vector<Pending> m_pending; // ready, to be activated in order
     size_t m_pendingHead = 0;
     quint64 m_serial = 0;

@@ -43,6 +43,7 @@ QList<std::pair<QByteArray, qint64>> numbers(const BrokerConfig &c)
         {"ping_interval_ms", c.pingIntervalMs},
         {"max_missed_pings", c.maxMissedPings},
         {"shutdown_grace_ms", c.shutdownGraceMs},
+        {"idle_spin_us", c.idleSpinUs},
     };
 }
 
@@ -260,6 +261,7 @@ void tst_ConfigFile::loadEachLimit_data()
     QTest::addRow("ping_interval_ms") << QByteArrayLiteral("ping_interval_ms") << qint64(4567);
     QTest::addRow("max_missed_pings") << QByteArrayLiteral("max_missed_pings") << qint64(9);
     QTest::addRow("shutdown_grace_ms") << QByteArrayLiteral("shutdown_grace_ms") << qint64(5678);
+    QTest::addRow("idle_spin_us") << QByteArrayLiteral("idle_spin_us") << qint64(321);
     QTest::addRow("narrow field at int max") << QByteArrayLiteral("max_subscriptions") << qint64(2147483647);
 }
 
@@ -536,6 +538,12 @@ void tst_ConfigFile::validate_data()
     row("shutdown_grace_ms over an hour", [](BrokerConfig *c) { c->shutdownGraceMs = 3600 * 1000 + 1; },
         QStringLiteral("shutdown_grace_ms must not exceed one hour (3600000)"));
     row("shutdown_grace_ms of an hour", [](BrokerConfig *c) { c->shutdownGraceMs = 3600 * 1000; }, QString());
+    row("idle_spin_us negative", [](BrokerConfig *c) { c->idleSpinUs = -1; },
+        QStringLiteral("idle_spin_us must be from 0 (off) to 1000"));
+    row("idle_spin_us over a millisecond", [](BrokerConfig *c) { c->idleSpinUs = 1001; },
+        QStringLiteral("idle_spin_us must be from 0 (off) to 1000"));
+    row("idle_spin_us off", [](BrokerConfig *c) { c->idleSpinUs = 0; }, QString());
+    row("idle_spin_us of a millisecond", [](BrokerConfig *c) { c->idleSpinUs = 1000; }, QString());
     row("same key for two roles", [](BrokerConfig *c) {
         c->serviceKeys = {KeyConfig{QStringLiteral("a"), "k1"}};
         c->clientKeys = {KeyConfig{QStringLiteral("b"), "k1"}};

@@ -115,6 +115,10 @@ private Q_SLOTS:
     void directReaderOnlyWhileNotifierEnabled();
     void directReaderCleared();
     void directReaderDeletesTheNotifier();
+    void idleSpinOffUnlessSet();
+    void idleSpinCatchesInput();
+    void idleSpinEndsAtItsLimitAndNotAfterLongIdle();
+    void idleSpinEndsForATimer();
 };
 
 void tst_EpollDispatcher::installed()
@@ -713,6 +717,133 @@ void tst_EpollDispatcher::directReaderDeletesTheNotifier()
     QCOMPARE(firstActivated.size(), 0);
     QCOMPARE(secondCount, 1);
     epoll()->clearDirectReader(one.fds[1], &reader);
+}
+
+namespace {
+
+// Turns the idle spin on for a test and off again after it.
+struct IdleSpin
+{
+    explicit IdleSpin(std::chrono::nanoseconds spin) { epoll()->setIdleSpin(spin); }
+    ~IdleSpin() { epoll()->setIdleSpin({}); }
+};
+
+// A notifier on its own pair that reads what comes.
+struct Input
+{
+    SocketPair pair;
+    QSocketNotifier notifier{pair.fds[1], QSocketNotifier::Read};
+    QByteArray got;
+    Input()
+    {
+        QObject::connect(&notifier, &QSocketNotifier::activated, &notifier, [this] { got += pair.readAll(1); });
+    }
+    // Writes `bytes` from another thread after `delayMs`.
+    std::unique_ptr<QThread> writeLater(int delayMs, const QByteArray &bytes)
+    {
+        std::unique_ptr<QThread> writer(QThread::create([this, delayMs, bytes] {
+            QThread::msleep(delayMs);
+            (void)!::write(pair.fds[0], bytes.constData(), size_t(bytes.size()));
+        }));
+        writer->start();
+        return writer;
+    }
+};
+
+// A blocking turn that finds input ready at once: the last idle spell is short.
+void shortIdleSpell()
+{
+    Input input;
+    input.pair.write(0, "!");
+    oneBlockingTurn();
+    QCOMPARE(input.got, QByteArray("!"));
+}
+
+} // namespace
+
+void tst_EpollDispatcher::idleSpinOffUnlessSet()
+{
+    QCOMPARE(epoll()->idleSpin(), std::chrono::nanoseconds(0));
+    shortIdleSpell();
+    const quint64 spins = epoll()->idleSpins();
+    Input input;
+    auto writer = input.writeLater(20, "late");
+    oneBlockingTurn();
+    QVERIFY(writer->wait(5000));
+    QTRY_COMPARE(input.got, QByteArray("late"));
+    QCOMPARE(epoll()->idleSpins(), spins);
+}
+
+void tst_EpollDispatcher::idleSpinCatchesInput()
+{
+    // A spin long enough to outlast the writer's delay on any machine.
+    const IdleSpin spin(std::chrono::seconds(3));
+    shortIdleSpell();
+    const quint64 spins = epoll()->idleSpins();
+    const quint64 caught = epoll()->idleSpinsCaught();
+    // Input already there when the loop turns is no spin.
+    Input input;
+    input.pair.write(0, "now");
+    oneBlockingTurn();
+    QCOMPARE(input.got, QByteArray("now"));
+    QCOMPARE(epoll()->idleSpins(), spins);
+    // Input that comes while the loop spins is taken by the spin.
+    auto writer = input.writeLater(20, " later");
+    const qint64 ms = oneBlockingTurn();
+    QVERIFY(writer->wait(5000));
+    QCOMPARE(input.got, QByteArray("now later"));
+    QVERIFY2(ms < 2000, qPrintable(QString::number(ms)));
+    QCOMPARE(epoll()->idleSpins(), spins + 1);
+    QCOMPARE(epoll()->idleSpinsCaught(), caught + 1);
+}
+
+void tst_EpollDispatcher::idleSpinEndsAtItsLimitAndNotAfterLongIdle()
+{
+    const IdleSpin spin(std::chrono::milliseconds(1));
+    shortIdleSpell();
+    const quint64 spins = epoll()->idleSpins();
+    const quint64 caught = epoll()->idleSpinsCaught();
+    // Input later than the spin: it ends at its limit, the loop sleeps, and
+    // the input still comes through.
+    Input input;
+    auto writer = input.writeLater(200, "a");
+    oneBlockingTurn();
+    QVERIFY(writer->wait(5000));
+    QTRY_COMPARE(input.got, QByteArray("a"));
+    QCOMPARE(epoll()->idleSpins(), spins + 1);
+    QCOMPARE(epoll()->idleSpinsCaught(), caught);
+    // That idle spell (200 ms) was longer than kSpinAfterIdle spins: the next
+    // wait sleeps at once.
+    writer = input.writeLater(20, "b");
+    oneBlockingTurn();
+    QVERIFY(writer->wait(5000));
+    QTRY_COMPARE(input.got, QByteArray("ab"));
+    QCOMPARE(epoll()->idleSpins(), spins + 1);
+    // After a short one it spins again.
+    shortIdleSpell();
+    writer = input.writeLater(100, "c");
+    oneBlockingTurn();
+    QVERIFY(writer->wait(5000));
+    QTRY_COMPARE(input.got, QByteArray("abc"));
+    QCOMPARE(epoll()->idleSpins(), spins + 2);
+}
+
+void tst_EpollDispatcher::idleSpinEndsForATimer()
+{
+    const IdleSpin spin(std::chrono::seconds(3));
+    shortIdleSpell();
+    const quint64 spins = epoll()->idleSpins();
+    bool fired = false;
+    QTimer::singleShot(20, Qt::PreciseTimer, this, [&] { fired = true; });
+    // Blocking turns (QTRY_ waits would sleep between non-blocking ones).
+    QElapsedTimer clock;
+    clock.start();
+    while (!fired && clock.elapsed() < 10000)
+        oneBlockingTurn();
+    QVERIFY(fired);
+    // The timer fired when due, not after the spin's 3 s.
+    QVERIFY2(clock.elapsed() < 2000, qPrintable(QString::number(clock.elapsed())));
+    QCOMPARE(epoll()->idleSpins(), spins + 1);
 }
 
 QTEST_GUILESS_MAIN(tst_EpollDispatcher)

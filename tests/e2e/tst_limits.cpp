@@ -1,8 +1,10 @@
 // PROTOCOL.md 6 (limits that protect the broker), with real peers: the message
 // rate per connection, the connections in total and per remote address, the
-// Origin allow-list for browsers, and the back-off for bad keys per address.
+// Origin allow-list for browsers, and the back-off for bad keys per address;
+// and the idle spin (docs/design.md) that [limits] sets too.
 
 #include "configfile.h"
+#include "epolldispatcher.h"
 #include "rawpeer.h"
 #include "testpeer.h"
 
@@ -39,6 +41,7 @@ private Q_SLOTS:
     void originAllowList();
     void keyBackoffConfig();
     void keyBackoff();
+    void idleSpinConfig();
 };
 
 void tst_Limits::rateConfig()
@@ -388,6 +391,33 @@ void tst_Limits::keyBackoff()
     const std::optional<Message> pub = client.waitFor(Command::Pub, "feed");
     QVERIFY(pub.has_value());
     QCOMPARE(pub->body, QByteArray("served"));
+}
+
+void tst_Limits::idleSpinConfig()
+{
+    BrokerConfig config = testConfig();
+    QCOMPARE(config.idleSpinUs, 50); // the documented default
+    QString error;
+    QVERIFY2(loadConfigText("[limits]\nidle_spin_us = 0\n", QStringLiteral("t"), &config, nullptr, &error),
+             qPrintable(error));
+    QCOMPARE(config.idleSpinUs, 0);
+
+    // The broker sets its thread's loop to spin as configured when it listens.
+    auto *epoll = qobject_cast<EpollEventDispatcher *>(QAbstractEventDispatcher::instance());
+    if (!epoll) {
+        // Qt's dispatcher, on request: it has no spin, and the broker runs all the same.
+        QCOMPARE(qEnvironmentVariable("MIDDLEMAN_EVENT_DISPATCHER"), QStringLiteral("qt"));
+        const auto broker = startBroker(config);
+        QVERIFY(broker->serverUrl().isValid());
+        return;
+    }
+    for (const int us : {50, 0, 1000}) {
+        config.idleSpinUs = us;
+        epoll->setIdleSpin(std::chrono::microseconds(777));
+        const auto broker = startBroker(config);
+        QCOMPARE(epoll->idleSpin(), std::chrono::nanoseconds(std::chrono::microseconds(us)));
+    }
+    epoll->setIdleSpin({});
 }
 
 QTEST_GUILESS_MAIN(tst_Limits)
