@@ -354,13 +354,30 @@ void EpollEventDispatcher::drainWakeUps()
     }
 }
 
+void EpollEventDispatcher::setIdleSpin(std::chrono::nanoseconds spin)
+{
+    m_idleSpin = spin;
+    m_waitsSinceMiss = kWaitsAfterMiss; // a new spin starts without a miss
+}
+
+bool EpollEventDispatcher::spinDue()
+{
+    if (m_idleSpin.count() <= 0 || m_lastIdle > kSpinAfterIdle * m_idleSpin)
+        return false;
+    if (m_waitsSinceMiss < kWaitsAfterMiss) {
+        ++m_waitsSinceMiss;
+        return false;
+    }
+    return true;
+}
+
 int EpollEventDispatcher::waitForEvents(epoll_event *events, int timeoutMs, bool withTimers)
 {
     if (timeoutMs == 0)
         return ::epoll_wait(m_epoll, events, kMaxEvents, 0);
     const Clock::time_point idleFrom = Clock::now();
     int ready = 0;
-    if (m_idleSpin.count() > 0 && m_lastIdle <= kSpinAfterIdle * m_idleSpin) {
+    if (spinDue()) {
         Clock::time_point spinUntil = idleFrom + m_idleSpin;
         if (timeoutMs > 0)
             spinUntil = std::min(spinUntil, idleFrom + std::chrono::milliseconds(timeoutMs));
@@ -371,10 +388,13 @@ int EpollEventDispatcher::waitForEvents(epoll_event *events, int timeoutMs, bool
             ++m_idleSpins;
             while (ready == 0 && !m_interrupted.load(std::memory_order_relaxed) && Clock::now() < spinUntil)
                 ready = ::epoll_wait(m_epoll, events, kMaxEvents, 0);
-            if (ready != 0)
+            if (ready != 0) {
                 ++m_idleSpinsCaught;
-            else if (withTimers)
-                timeoutMs = timeUntilNextTimerMs(); // the spin took part of the wait
+            } else {
+                m_waitsSinceMiss = 0;
+                if (withTimers)
+                    timeoutMs = timeUntilNextTimerMs(); // the spin took part of the wait
+            }
         }
     }
     if (ready == 0 && !m_interrupted.load(std::memory_order_relaxed))

@@ -111,11 +111,16 @@ public:
 
     // Idle spin: before sleeping, poll for up to `spin` (0: never), if the
     // last idle spell, from the end of one turn's work to the next event,
-    // lasted at most kSpinAfterIdle times that. The spin ends early for a
-    // timer that falls due, and for a wake-up or interrupt().
-    void setIdleSpin(std::chrono::nanoseconds spin) { m_idleSpin = spin; }
+    // lasted at most kSpinAfterIdle times that, and the last spin caught
+    // something. After a spin that ended at its limit, the loop sleeps at once
+    // for kWaitsAfterMiss waits, then tries again: traffic whose gaps are
+    // longer than a spin costs a spin in kWaitsAfterMiss + 1 waits, not one
+    // in every wait. The spin ends early for a timer that falls due, and for
+    // a wake-up or interrupt().
+    void setIdleSpin(std::chrono::nanoseconds spin);
     std::chrono::nanoseconds idleSpin() const { return m_idleSpin; }
     static constexpr int kSpinAfterIdle = 4;
+    static constexpr int kWaitsAfterMiss = 32;
     // Spins (waits that found nothing at once and polled), and those that
     // ended with something to do rather than at their limit.
     quint64 idleSpins() const { return m_idleSpins; }
@@ -165,6 +170,8 @@ private:
     // epoll_wait() for this turn: spinning first when that is on and the last
     // idle spell was short; `timeoutMs` as epoll_wait() takes it.
     int waitForEvents(epoll_event *events, int timeoutMs, bool withTimers);
+    // Whether this wait spins (setIdleSpin()); counts the waits after a miss.
+    bool spinDue();
     void drainWakeUps();
     // Runs the scheduled TurnEnds, those they schedule included.
     void runTurnEnds();
@@ -184,6 +191,7 @@ private:
     quint64 m_directReads = 0;
     std::chrono::nanoseconds m_idleSpin{0};
     std::chrono::nanoseconds m_lastIdle{0}; // the last wait that could block, spin and sleep
+    int m_waitsSinceMiss = kWaitsAfterMiss; // waits since a spin ended at its limit
     quint64 m_idleSpins = 0;
     quint64 m_idleSpinsCaught = 0;
     std::vector<Pending> m_pending; // ready, to be activated in order

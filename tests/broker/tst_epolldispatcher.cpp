@@ -117,7 +117,8 @@ private Q_SLOTS:
     void directReaderDeletesTheNotifier();
     void idleSpinOffUnlessSet();
     void idleSpinCatchesInput();
-    void idleSpinEndsAtItsLimitAndNotAfterLongIdle();
+    void idleSpinBacksOffAfterAMiss();
+    void idleSpinNotAfterALongIdleSpell();
     void idleSpinEndsForATimer();
 };
 
@@ -797,35 +798,65 @@ void tst_EpollDispatcher::idleSpinCatchesInput()
     QCOMPARE(epoll()->idleSpinsCaught(), caught + 1);
 }
 
-void tst_EpollDispatcher::idleSpinEndsAtItsLimitAndNotAfterLongIdle()
+void tst_EpollDispatcher::idleSpinBacksOffAfterAMiss()
 {
-    const IdleSpin spin(std::chrono::milliseconds(1));
+    const IdleSpin spin(std::chrono::milliseconds(100));
     shortIdleSpell();
     const quint64 spins = epoll()->idleSpins();
     const quint64 caught = epoll()->idleSpinsCaught();
     // Input later than the spin: it ends at its limit, the loop sleeps, and
     // the input still comes through.
     Input input;
-    auto writer = input.writeLater(200, "a");
+    auto writer = input.writeLater(250, "a");
     oneBlockingTurn();
     QVERIFY(writer->wait(5000));
     QTRY_COMPARE(input.got, QByteArray("a"));
     QCOMPARE(epoll()->idleSpins(), spins + 1);
     QCOMPARE(epoll()->idleSpinsCaught(), caught);
-    // That idle spell (200 ms) was longer than kSpinAfterIdle spins: the next
-    // wait sleeps at once.
-    writer = input.writeLater(20, "b");
+    // After that miss, the next waits sleep at once, even for input that a
+    // spin would catch (idle spells of 10 ms, within 4 spins)...
+    QByteArray expected = "a";
+    for (int i = 0; i < EpollEventDispatcher::kWaitsAfterMiss; ++i) {
+        writer = input.writeLater(10, "b");
+        oneBlockingTurn();
+        QVERIFY(writer->wait(5000));
+        expected += 'b';
+        QTRY_COMPARE(input.got, expected);
+    }
+    QCOMPARE(epoll()->idleSpins(), spins + 1);
+    // ...then the loop tries again, and this spin catches the input.
+    writer = input.writeLater(10, "c");
+    oneBlockingTurn();
+    QVERIFY(writer->wait(5000));
+    QCOMPARE(input.got, expected + 'c');
+    QCOMPARE(epoll()->idleSpins(), spins + 2);
+    QCOMPARE(epoll()->idleSpinsCaught(), caught + 1);
+}
+
+void tst_EpollDispatcher::idleSpinNotAfterALongIdleSpell()
+{
+    Input input;
+    // An idle spell of 600 ms, with the spin off.
+    auto writer = input.writeLater(600, "a");
+    oneBlockingTurn();
+    QVERIFY(writer->wait(5000));
+    QTRY_COMPARE(input.got, QByteArray("a"));
+    // 600 ms is more than 4 spins of 100 ms: the next wait sleeps at once...
+    const IdleSpin spin(std::chrono::milliseconds(100));
+    const quint64 spins = epoll()->idleSpins();
+    writer = input.writeLater(10, "b");
     oneBlockingTurn();
     QVERIFY(writer->wait(5000));
     QTRY_COMPARE(input.got, QByteArray("ab"));
-    QCOMPARE(epoll()->idleSpins(), spins + 1);
-    // After a short one it spins again.
-    shortIdleSpell();
-    writer = input.writeLater(100, "c");
+    QCOMPARE(epoll()->idleSpins(), spins);
+    // ...and after that short one (10 ms), the next spins and catches.
+    const quint64 caught = epoll()->idleSpinsCaught();
+    writer = input.writeLater(10, "c");
     oneBlockingTurn();
     QVERIFY(writer->wait(5000));
-    QTRY_COMPARE(input.got, QByteArray("abc"));
-    QCOMPARE(epoll()->idleSpins(), spins + 2);
+    QCOMPARE(input.got, QByteArray("abc"));
+    QCOMPARE(epoll()->idleSpins(), spins + 1);
+    QCOMPARE(epoll()->idleSpinsCaught(), caught + 1);
 }
 
 void tst_EpollDispatcher::idleSpinEndsForATimer()
