@@ -357,15 +357,16 @@ void EpollEventDispatcher::drainWakeUps()
 void EpollEventDispatcher::setIdleSpin(std::chrono::nanoseconds spin)
 {
     m_idleSpin = spin;
-    m_waitsSinceMiss = kWaitsAfterMiss; // a new spin starts without a miss
+    m_waitsToSkip = 0; // a new spin starts without a miss
+    m_skipAfterMiss = 0;
 }
 
 bool EpollEventDispatcher::spinDue()
 {
     if (m_idleSpin.count() <= 0 || m_lastIdle > kSpinAfterIdle * m_idleSpin)
         return false;
-    if (m_waitsSinceMiss < kWaitsAfterMiss) {
-        ++m_waitsSinceMiss;
+    if (m_waitsToSkip > 0) {
+        --m_waitsToSkip;
         return false;
     }
     return true;
@@ -388,10 +389,13 @@ int EpollEventDispatcher::waitForEvents(epoll_event *events, int timeoutMs, bool
             ++m_idleSpins;
             while (ready == 0 && !m_interrupted.load(std::memory_order_relaxed) && Clock::now() < spinUntil)
                 ready = ::epoll_wait(m_epoll, events, kMaxEvents, 0);
+            // Misses double the waits skipped after them; catches halve them.
             if (ready != 0) {
                 ++m_idleSpinsCaught;
+                m_skipAfterMiss /= 2;
             } else {
-                m_waitsSinceMiss = 0;
+                m_skipAfterMiss = std::clamp(2 * m_skipAfterMiss, 1, kMaxWaitsAfterMiss);
+                m_waitsToSkip = m_skipAfterMiss;
                 if (withTimers)
                     timeoutMs = timeUntilNextTimerMs(); // the spin took part of the wait
             }

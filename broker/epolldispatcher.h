@@ -111,16 +111,17 @@ public:
 
     // Idle spin: before sleeping, poll for up to `spin` (0: never), if the
     // last idle spell, from the end of one turn's work to the next event,
-    // lasted at most kSpinAfterIdle times that, and the last spin caught
-    // something. After a spin that ended at its limit, the loop sleeps at once
-    // for kWaitsAfterMiss waits, then tries again: traffic whose gaps are
-    // longer than a spin costs a spin in kWaitsAfterMiss + 1 waits, not one
-    // in every wait. The spin ends early for a timer that falls due, and for
-    // a wake-up or interrupt().
+    // lasted at most kSpinAfterIdle times that. After a spin that ended at its
+    // limit (a miss), the next waits sleep at once: 1 after a miss, twice as
+    // many after each further miss, up to kMaxWaitsAfterMiss, half as many
+    // after a spin that caught something. Traffic whose gaps are longer than
+    // a spin so costs about one spin in kMaxWaitsAfterMiss + 1 waits, while a
+    // lone miss in a run of catches costs one wait's spin. The spin ends early
+    // for a timer that falls due, and for a wake-up or interrupt().
     void setIdleSpin(std::chrono::nanoseconds spin);
     std::chrono::nanoseconds idleSpin() const { return m_idleSpin; }
     static constexpr int kSpinAfterIdle = 4;
-    static constexpr int kWaitsAfterMiss = 32;
+    static constexpr int kMaxWaitsAfterMiss = 32;
     // Spins (waits that found nothing at once and polled), and those that
     // ended with something to do rather than at their limit.
     quint64 idleSpins() const { return m_idleSpins; }
@@ -191,7 +192,8 @@ private:
     quint64 m_directReads = 0;
     std::chrono::nanoseconds m_idleSpin{0};
     std::chrono::nanoseconds m_lastIdle{0}; // the last wait that could block, spin and sleep
-    int m_waitsSinceMiss = kWaitsAfterMiss; // waits since a spin ended at its limit
+    int m_skipAfterMiss = 0; // waits to skip after the last miss: 0, then 1, 2, 4 ... up to kMaxWaitsAfterMiss
+    int m_waitsToSkip = 0;   // of those, still to come
     quint64 m_idleSpins = 0;
     quint64 m_idleSpinsCaught = 0;
     std::vector<Pending> m_pending; // ready, to be activated in order

@@ -117,7 +117,7 @@ private Q_SLOTS:
     void directReaderDeletesTheNotifier();
     void idleSpinOffUnlessSet();
     void idleSpinCatchesInput();
-    void idleSpinBacksOffAfterAMiss();
+    void idleSpinBacksOffAfterMisses();
     void idleSpinNotAfterALongIdleSpell();
     void idleSpinEndsForATimer();
 };
@@ -798,39 +798,52 @@ void tst_EpollDispatcher::idleSpinCatchesInput()
     QCOMPARE(epoll()->idleSpinsCaught(), caught + 1);
 }
 
-void tst_EpollDispatcher::idleSpinBacksOffAfterAMiss()
+void tst_EpollDispatcher::idleSpinBacksOffAfterMisses()
 {
     const IdleSpin spin(std::chrono::milliseconds(100));
     shortIdleSpell();
     const quint64 spins = epoll()->idleSpins();
     const quint64 caught = epoll()->idleSpinsCaught();
-    // Input later than the spin: it ends at its limit, the loop sleeps, and
-    // the input still comes through.
     Input input;
-    auto writer = input.writeLater(250, "a");
-    oneBlockingTurn();
-    QVERIFY(writer->wait(5000));
-    QTRY_COMPARE(input.got, QByteArray("a"));
-    QCOMPARE(epoll()->idleSpins(), spins + 1);
-    QCOMPARE(epoll()->idleSpinsCaught(), caught);
-    // After that miss, the next waits sleep at once, even for input that a
-    // spin would catch (idle spells of 10 ms, within 4 spins)...
-    QByteArray expected = "a";
-    for (int i = 0; i < EpollEventDispatcher::kWaitsAfterMiss; ++i) {
-        writer = input.writeLater(10, "b");
+    QByteArray expected;
+    // A wait for input `delayMs` away (10 ms: a spin catches it; 250 ms: it
+    // misses, the loop sleeps, and the input still comes through).
+    const auto wait = [&](int delayMs) {
+        auto writer = input.writeLater(delayMs, "x");
         oneBlockingTurn();
         QVERIFY(writer->wait(5000));
-        expected += 'b';
+        expected += 'x';
         QTRY_COMPARE(input.got, expected);
-    }
+    };
+    wait(250); // a miss
     QCOMPARE(epoll()->idleSpins(), spins + 1);
-    // ...then the loop tries again, and this spin catches the input.
-    writer = input.writeLater(10, "c");
-    oneBlockingTurn();
-    QVERIFY(writer->wait(5000));
-    QCOMPARE(input.got, expected + 'c');
+    QCOMPARE(epoll()->idleSpinsCaught(), caught);
+    wait(10); // after one miss, one wait sleeps at once
+    QCOMPARE(epoll()->idleSpins(), spins + 1);
+    wait(250); // the next spins, and misses again
     QCOMPARE(epoll()->idleSpins(), spins + 2);
+    QCOMPARE(epoll()->idleSpinsCaught(), caught);
+    wait(10); // after a second miss, two waits sleep at once
+    wait(10);
+    QCOMPARE(epoll()->idleSpins(), spins + 2);
+    wait(10); // then the loop spins again and catches
+    QCOMPARE(epoll()->idleSpins(), spins + 3);
     QCOMPARE(epoll()->idleSpinsCaught(), caught + 1);
+    wait(10); // no miss since: it spins on
+    QCOMPARE(epoll()->idleSpins(), spins + 4);
+    QCOMPARE(epoll()->idleSpinsCaught(), caught + 2);
+    // Two catches halved the skip to nothing. Misses in a row double it
+    // again, up to kMaxWaitsAfterMiss.
+    for (const int skip : {1, 2, 4, 8, 16, 32, 32}) {
+        const quint64 before = epoll()->idleSpins();
+        wait(250);
+        QCOMPARE(epoll()->idleSpins(), before + 1);
+        for (int i = 0; i < skip; ++i)
+            wait(10);
+        QCOMPARE(epoll()->idleSpins(), before + 1);
+    }
+    QCOMPARE(EpollEventDispatcher::kMaxWaitsAfterMiss, 32);
+    QCOMPARE(epoll()->idleSpinsCaught(), caught + 2);
 }
 
 void tst_EpollDispatcher::idleSpinNotAfterALongIdleSpell()
