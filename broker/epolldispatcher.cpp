@@ -390,10 +390,11 @@ int EpollEventDispatcher::waitForEvents(epoll_event *events, int timeoutMs, bool
             while (ready == 0 && !m_interrupted.load(std::memory_order_relaxed) && Clock::now() < spinUntil)
                 ready = ::epoll_wait(m_epoll, events, kMaxEvents, 0);
             // Misses double the waits skipped after them; catches halve them.
-            if (ready != 0) {
+            // (A spin cut short by interrupt() or a signal is neither.)
+            if (ready > 0) {
                 ++m_idleSpinsCaught;
                 m_skipAfterMiss /= 2;
-            } else {
+            } else if (ready == 0 && !m_interrupted.load(std::memory_order_relaxed)) {
                 m_skipAfterMiss = std::clamp(2 * m_skipAfterMiss, 1, kMaxWaitsAfterMiss);
                 m_waitsToSkip = m_skipAfterMiss;
                 if (withTimers)
