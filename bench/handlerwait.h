@@ -2,46 +2,91 @@
 // does, without sleeping past the time the caller has work of its own.
 #pragma once
 
+#include <sys/prctl.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 
 namespace bench {
 
 class HandlerWait {
 public:
+    using Clock = std::chrono::steady_clock;
+
     // The longest wait for a handler: the caller's loop checks its deadlines
     // at least this often.
     static constexpr std::chrono::nanoseconds kMaxWait{500'000};
 
-    explicit HandlerWait(boost::asio::io_context& io) : m_io(io), m_timer(io) {}
-
-    // Runs one handler, waiting at most kMaxWait for it, or at most `workIn`
-    // when the caller has work of its own that soon (none at all when it is
-    // due already). run_one_for() alone cannot wait less than a millisecond:
-    // the reactor waits in epoll_wait(), which counts whole milliseconds, so
-    // a paced publisher that slept on it sent up to a millisecond late
-    // whenever no socket woke it. A timer (a timerfd) wakes on time.
-    void runOne(std::optional<std::chrono::nanoseconds> workIn = std::nullopt)
+    // While it exists, the thread's timers wake when asked: Linux lets a
+    // timer of an ordinary thread fire up to 50 µs late (its "timer slack"),
+    // which a paced publisher would count as sending late. The slack is put
+    // back after, so that a broker the load generator starts later (a child
+    // inherits it) runs with the default.
+    explicit HandlerWait(boost::asio::io_context& io)
+        : m_io(io), m_timer(io), m_slackBefore(::prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0))
     {
-        if (!workIn || *workIn >= kMaxWait) {
+        ::prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0);
+    }
+    ~HandlerWait()
+    {
+        if (m_slackBefore > 0)
+            ::prctl(PR_SET_TIMERSLACK, m_slackBefore, 0, 0, 0);
+    }
+    HandlerWait(const HandlerWait&) = delete;
+    HandlerWait& operator=(const HandlerWait&) = delete;
+
+    // Runs one handler, waiting at most kMaxWait for it, or only until
+    // `workAt` when the caller has work of its own that soon (no wait at all
+    // when it is due already). run_one_for() alone cannot wait less than a
+    // millisecond: the reactor waits in epoll_wait(), which counts whole
+    // milliseconds, so a paced publisher that slept on it sent up to a
+    // millisecond late whenever no socket woke it. A timer (a timerfd) wakes
+    // on time.
+    //
+    // The timer stays armed across calls for the same `workAt`: a loop that
+    // socket handlers wake many times before its work falls due sets it once,
+    // not once per wake (each setting is a system call, and replacing a
+    // pending wait runs its aborted handler as the next "one").
+    void runOne(std::optional<Clock::time_point> workAt = std::nullopt)
+    {
+        const Clock::time_point now = Clock::now();
+        if (!workAt || *workAt - now >= kMaxWait) {
             m_io.run_one_for(kMaxWait);
             return;
         }
-        if (workIn->count() <= 0)
+        if (*workAt <= now)
             return;
-        // Setting the expiry cancels the wait of an earlier call whose
-        // handler a socket's beat: that wait ends as aborted, harmlessly.
-        m_timer.expires_after(*workIn);
-        m_timer.async_wait([](const boost::system::error_code&) {});
+        if (!m_armed || m_armedAt != *workAt) {
+            m_timer.expires_at(*workAt);
+            m_armed = true;
+            m_armedAt = *workAt;
+            m_timer.async_wait([this, generation = ++m_generation](const boost::system::error_code&) {
+                // A wait replaced by a later setting ends aborted: the timer
+                // is armed for that setting still.
+                if (generation == m_generation)
+                    m_armed = false;
+            });
+            ++m_timerSettings;
+        }
         m_io.run_one();
     }
+
+    // How many times the timer was set: once per distinct `workAt` that
+    // needed a wait.
+    uint64_t timerSettings() const { return m_timerSettings; }
 
 private:
     boost::asio::io_context& m_io;
     boost::asio::steady_timer m_timer;
+    int m_slackBefore;
+    Clock::time_point m_armedAt{};
+    uint64_t m_generation = 0;
+    uint64_t m_timerSettings = 0;
+    bool m_armed = false;
 };
 
 } // namespace bench

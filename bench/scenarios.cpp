@@ -22,18 +22,23 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int64_t nowNs()
+const Clock::time_point& epoch()
 {
-    static const Clock::time_point epoch = Clock::now();
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - epoch).count();
+    static const Clock::time_point start = Clock::now();
+    return start;
 }
 
-// How soon the caller has work at `atNs` (a nowNs() time; negative: none).
-std::optional<std::chrono::nanoseconds> workIn(int64_t atNs)
+int64_t nowNs()
+{
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - epoch()).count();
+}
+
+// When the caller has work at `atNs` (a nowNs() time; negative: none).
+std::optional<Clock::time_point> workAt(int64_t atNs)
 {
     if (atNs < 0)
         return std::nullopt;
-    return std::chrono::nanoseconds(atNs - nowNs());
+    return epoch() + std::chrono::nanoseconds(atNs);
 }
 
 // The send time rides in the first 16 bytes of every payload, as hex.
@@ -133,7 +138,7 @@ public:
             while (ran < 256 && m_io.poll_one() > 0)
                 ++ran;
             if (ran == 0)
-                m_wait.runOne(workIn(wakeAtNs ? wakeAtNs() : -1));
+                m_wait.runOne(workAt(wakeAtNs ? wakeAtNs() : -1));
             if (tick)
                 tick();
         }
