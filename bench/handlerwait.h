@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -20,6 +21,10 @@ public:
     // The longest wait for a handler: the caller's loop checks its deadlines
     // at least this often.
     static constexpr std::chrono::nanoseconds kMaxWait{500'000};
+    // How long before the caller's work the timer wakes the thread: a
+    // sleeping thread takes tens of µs to run again after its timer fires.
+    // Until the work is due, the thread polls for handlers without sleeping.
+    static constexpr std::chrono::nanoseconds kWakeEarly{50'000};
 
     // While it exists, the thread's timers wake when asked: Linux lets a
     // timer of an ordinary thread fire up to 50 µs late (its "timer slack"),
@@ -39,31 +44,44 @@ public:
     HandlerWait(const HandlerWait&) = delete;
     HandlerWait& operator=(const HandlerWait&) = delete;
 
-    // Runs one handler, waiting at most kMaxWait for it, or only until
-    // `workAt` when the caller has work of its own that soon (no wait at all
-    // when it is due already). run_one_for() alone cannot wait less than a
-    // millisecond: the reactor waits in epoll_wait(), which counts whole
-    // milliseconds, so a paced publisher that slept on it sent up to a
-    // millisecond late whenever no socket woke it. A timer (a timerfd) wakes
-    // on time.
+    // Runs one handler, waiting for it at most kMaxWait, and, when the caller
+    // has work of its own at `workAt`, not past that (no wait at all when it
+    // is due already). run_one_for() cannot end a wait on time: the reactor
+    // waits in epoll_wait(), which counts whole milliseconds, so a paced
+    // publisher that slept on it sent up to a millisecond late whenever no
+    // socket woke it. A timer (a timerfd) wakes on time.
     //
-    // The timer stays armed across calls for the same `workAt`: a loop that
-    // socket handlers wake many times before its work falls due sets it once,
-    // not once per wake (each setting is a system call, and replacing a
-    // pending wait runs its aborted handler as the next "one").
+    // The timer stays armed across calls while it would wake the loop no
+    // later than `workAt`: a loop that socket handlers wake many times before
+    // its work falls due sets it once per kMaxWait at most, and once per new
+    // `workAt`, not once per wake (each setting is a system call, and
+    // replacing a pending wait runs its aborted handler as the next "one").
     void runOne(std::optional<Clock::time_point> workAt = std::nullopt)
     {
-        const Clock::time_point now = Clock::now();
-        if (!workAt || *workAt - now >= kMaxWait) {
+        if (!workAt) {
             m_io.run_one_for(kMaxWait);
             return;
         }
+        const Clock::time_point now = Clock::now();
         if (*workAt <= now)
             return;
-        if (!m_armed || m_armedAt != *workAt) {
-            m_timer.expires_at(*workAt);
+        if (*workAt - now <= kWakeEarly) {
+            // Close to due: poll until a handler runs or the work falls due.
+            Clock::time_point polledUntil = now;
+            while (m_io.poll_one() == 0) {
+                polledUntil = Clock::now();
+                if (polledUntil >= *workAt)
+                    break;
+            }
+            m_polled += polledUntil - now;
+            return;
+        }
+        const Clock::time_point wakeFor = *workAt - kWakeEarly;
+        if (!m_armed || m_armedAt > wakeFor) {
+            const Clock::time_point wakeAt = std::min(wakeFor, now + kMaxWait);
+            m_timer.expires_at(wakeAt);
             m_armed = true;
-            m_armedAt = *workAt;
+            m_armedAt = wakeAt;
             m_timer.async_wait([this, generation = ++m_generation](const boost::system::error_code&) {
                 // A wait replaced by a later setting ends aborted: the timer
                 // is armed for that setting still.
@@ -75,8 +93,11 @@ public:
         m_io.run_one();
     }
 
-    // How many times the timer was set: once per distinct `workAt` that
-    // needed a wait.
+    // How long the thread polled for work that was close, in all: time it
+    // had to spare, spent awake.
+    std::chrono::nanoseconds polled() const { return m_polled; }
+
+    // How many times the timer was set.
     uint64_t timerSettings() const { return m_timerSettings; }
 
 private:
@@ -86,6 +107,7 @@ private:
     Clock::time_point m_armedAt{};
     uint64_t m_generation = 0;
     uint64_t m_timerSettings = 0;
+    std::chrono::nanoseconds m_polled{};
     bool m_armed = false;
 };
 

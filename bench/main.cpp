@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -42,6 +43,7 @@ struct Options {
     std::string peers = MIDDLEMAN_BENCH_SOURCE_DIR "/peers";
     int maxConnections = 0;  // 0: as many as the open-file limit allows
     std::string params;      // run only the cases whose parameters contain this
+    double rate = 0;         // > 0: fanout and topics at this publish rate only, no maximum
     MiddlemanOptions middleman;
 };
 
@@ -78,6 +80,8 @@ void usage(std::FILE* to)
                  "  --peers DIR           the broker configs (default bench/peers/)\n"
                  "  --max-connections N   cap for the connections scenario\n"
                  "  --params TEXT         only the cases whose parameters contain TEXT (\"M=1 \", \"N=100 16\")\n"
+                 "  --rate R              fanout and topics: no maximum; latency only, every broker at\n"
+                 "                        R messages published a second (one broker alone too)\n"
                  "  --middleman-frames F  text (default) or binary WebSocket frames for middleman's messages\n"
                  "  --middleman-batch B   on (default): middleman packs several messages per WebSocket\n"
                  "                        message to the load generator (OPT Batch: on); off: one each\n");
@@ -127,6 +131,15 @@ bool parse(int argc, char** argv, Options& options)
             options.maxConnections = std::atoi(value().c_str());
         else if (arg == "--params")
             options.params = value();
+        else if (arg == "--rate") {
+            const std::string text = value();
+            char* end = nullptr;
+            options.rate = std::strtod(text.c_str(), &end);
+            if (end == text.c_str() || *end != '\0' || !(options.rate > 0) || !std::isfinite(options.rate)) {
+                std::fprintf(stderr, "--rate takes a number of messages a second above 0\n");
+                return false;
+            }
+        }
         else if (arg == "-h" || arg == "--help") {
             usage(stdout);
             std::exit(0);
@@ -403,13 +416,22 @@ Measurement runBroker(Report& report, const Case& c, const Round& round, const A
         line += "[" + note + "] ";
     }
     report.cpu.push_back({c.scenario, round.label, broker, m.wallSeconds, m.benchCpuSeconds, m.brokerCpuSeconds,
-                          m.sentLateP50Micros, m.sentLateP99Micros});
-    // One thread of the load generator can use one core at most.
+                          m.sentLateP50Micros, m.sentLateP99Micros, m.benchPollSeconds});
+    // One thread of the load generator can use one core at most. Polling for
+    // a paced message about to fall due is time it had to spare.
     const double benchCores = m.wallSeconds > 0 ? m.benchCpuSeconds / m.wallSeconds : 0;
-    if (benchCores >= 0.9 && c.scenario != "connections") {
-        char text[160];
-        std::snprintf(text, sizeof text, "the load generator used %.2f cores, its limit: %s", benchCores,
-                      round.atLimit);
+    const double pollCores = m.wallSeconds > 0 && std::isfinite(m.benchPollSeconds)
+                                 ? m.benchPollSeconds / m.wallSeconds
+                                 : 0;
+    if (benchCores - pollCores >= 0.9 && c.scenario != "connections") {
+        char text[200];
+        if (pollCores > 0)
+            std::snprintf(text, sizeof text,
+                          "the load generator used %.2f cores, %.2f of them not polling for a due time, its limit: %s",
+                          benchCores, benchCores - pollCores, round.atLimit);
+        else
+            std::snprintf(text, sizeof text, "the load generator used %.2f cores, its limit: %s", benchCores,
+                          round.atLimit);
         report.notes.push_back(where + text);
     }
     std::printf("%s bench %.2f / broker %.2f cores\n", line.c_str(), benchCores,
@@ -479,6 +501,17 @@ int main(int argc, char** argv)
     const Timing timing = timingFor(options.mode);
     int failures = 0;
     for (const Case& c : cases) {
+        if (options.rate > 0 && hasCommonRate(c.scenario)) {
+            // The rate is given: every broker at it, and no maximum to find.
+            report.notes.push_back(c.scenario + " " + c.params + ": the common rate is "
+                                   + formatNumber(options.rate) + " msg/s published, as --rate gave it");
+            const Round round = commonRateRound(c, timing, CommonRate{options.rate, "--rate", options.rate});
+            for (const auto& adapter : adapters) {
+                if (!runBroker(report, c, round, *adapter, paths).ok)
+                    ++failures;
+            }
+            continue;
+        }
         // Brokers take turns on each case, so a drift of the machine touches all alike.
         const Round first = firstRound(c, timing);
         std::vector<std::pair<std::string, double>> maxima;

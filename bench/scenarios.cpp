@@ -174,15 +174,21 @@ public:
     struct Window {
         int64_t startNs = 0;
         double benchCpu = 0, brokerCpu = 0;
+        std::chrono::nanoseconds polled{};
     };
     Window beginWindow() const
     {
-        return {nowNs(), selfCpuSeconds(), m_probe.cpuSeconds ? m_probe.cpuSeconds(m_probe.pid) : 0};
+        return {nowNs(), selfCpuSeconds(), m_probe.cpuSeconds ? m_probe.cpuSeconds(m_probe.pid) : 0,
+                m_wait.polled()};
     }
-    void endWindow(const Window& w, Measurement& m) const
+    // `paced`: the window's messages were published paced, so the load
+    // generator polled before they fell due.
+    void endWindow(const Window& w, Measurement& m, bool paced = false) const
     {
         m.wallSeconds = double(nowNs() - w.startNs) / 1e9;
         m.benchCpuSeconds = selfCpuSeconds() - w.benchCpu;
+        if (paced)
+            m.benchPollSeconds = std::chrono::duration<double>(m_wait.polled() - w.polled).count();
         m.brokerCpuSeconds = (m_probe.cpuSeconds ? m_probe.cpuSeconds(m_probe.pid) : 0) - w.brokerCpu;
     }
     // `m` failed: with the connections' error if there was one, else with `what`.
@@ -272,7 +278,7 @@ public:
             m_recording = true;
             const Window window = beginWindow();
             publishPaced(timing.publishRate, timing.latencySeconds, timing);
-            endWindow(window, m);
+            endWindow(window, m, true);
         } else {
             if (!measureMaximum(m, timing))
                 return failure(m, "deliveries did not finish");

@@ -37,6 +37,9 @@ struct Measurement {
     // in the latencies above); NaN where nothing was paced
     double sentLateP50Micros = std::numeric_limits<double>::quiet_NaN();
     double sentLateP99Micros = std::numeric_limits<double>::quiet_NaN();
+    // of benchCpuSeconds, the time the load generator polled for the last few
+    // µs before a paced message fell due; NaN where nothing was paced
+    double benchPollSeconds = std::numeric_limits<double>::quiet_NaN();
     // reqres
     double roundTripsPerSecond = 0;
     // connections

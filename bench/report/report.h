@@ -23,12 +23,15 @@ struct Figure {
 };
 
 // CPU time spent by the load generator and by the broker during one run, and
-// how late the load generator sent paced messages (NaN: nothing paced).
+// how late the load generator sent paced messages (NaN: nothing paced). Of
+// the load generator's CPU time, benchPollSeconds went on polling just before
+// paced messages fell due (NaN: nothing paced).
 struct CpuFigure {
     std::string scenario, params, broker;
     double wallSeconds = 0, benchCpuSeconds = 0, brokerCpuSeconds = 0;
     double sentLateP50Micros = std::numeric_limits<double>::quiet_NaN();
     double sentLateP99Micros = std::numeric_limits<double>::quiet_NaN();
+    double benchPollSeconds = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct Report {

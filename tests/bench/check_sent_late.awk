@@ -2,6 +2,9 @@
 # fanout and topics row, whose latencies come from paced publishing, gives how
 # late the load generator sent (p50 and p99, a number each, p50 not above
 # p99); every reqres and connections row, where nothing is paced, a dash.
+# The bench polling cores, the load generator's polling before paced messages
+# fell due, are a number no larger than the bench cores in every row whose CPU
+# window was paced (the common-rate rows), and a dash in every other row.
 # Exits 1 with a message otherwise.
 #
 #   awk -f check_sent_late.awk smoke.md
@@ -28,7 +31,11 @@ inCpu && /^\| scenario \|/ {
         gsub(/^ +| +$/, "", name)
         if (name == "sent late p50 µs") p50 = i
         if (name == "sent late p99 µs") p99 = i
+        if (name == "bench cores") bench = i
+        if (name == "bench polling cores") polling = i
     }
+    if (!bench || !polling)
+        fail("no bench polling column in the CPU table")
     if (!p50 || !p99)
         fail("no sent-late columns in the CPU table")
     next
@@ -48,10 +55,19 @@ inCpu && /^\| [a-z]/ && p50 {
     } else if ($p50 != " — " || $p99 != " — ") {
         fail(what ": sent-late figures where nothing was paced")
     }
+    if ($3 ~ / at common rate $/) {
+        ++pacedWindows
+        if (!isNumber(number($polling)))
+            fail(what ": no bench polling figure")
+        else if (number($polling) + 0 > number($bench) + 0)
+            fail(what ": bench polling above bench cores")
+    } else if ($polling != " — ") {
+        fail(what ": a bench polling figure where the CPU window was not paced")
+    }
 }
 
 END {
-    if (!rows || !paced)
+    if (!rows || !paced || !pacedWindows)
         fail("no CPU rows of paced scenarios")
     exit failed
 }

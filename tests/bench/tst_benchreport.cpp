@@ -49,7 +49,7 @@ Report sampleReport()
                {{"mosquitto", "failed: connection refused"}}),
     };
     report.cpu = {{"fanout", "N=10 256 B", "middleman", 10.0, 15.0, 5.0},
-                  {"fanout", "N=10 256 B at common rate", "middleman", 3.0, 1.5, 0.75, 12.5, 250}};
+                  {"fanout", "N=10 256 B at common rate", "middleman", 3.0, 1.5, 0.75, 12.5, 250, 0.3}};
     report.notes = {"quick mode: fewer repetitions"};
     return report;
 }
@@ -148,14 +148,14 @@ private Q_SLOTS:
     {
         const std::string text = markdown(sampleReport());
         QCOMPARE(lineStartingWith(text, QStringLiteral("| scenario |")),
-                 QStringLiteral("| scenario | params | broker | wall s | bench CPU s | bench cores | broker CPU s | "
-                                "broker cores | sent late p50 µs | sent late p99 µs |"));
-        // Nothing paced in this run: no lateness, a dash.
+                 QStringLiteral("| scenario | params | broker | wall s | bench CPU s | bench cores | bench polling cores | "
+                                "broker CPU s | broker cores | sent late p50 µs | sent late p99 µs |"));
+        // Nothing paced in this run: no polling, no lateness, a dash.
         QCOMPARE(lineStartingWith(text, QStringLiteral("| fanout | N=10 256 B | ")),
-                 QStringLiteral("| fanout | N=10 256 B | middleman | 10.0 | 15.0 | 1.50 | 5.00 | 0.50 | — | — |"));
+                 QStringLiteral("| fanout | N=10 256 B | middleman | 10.0 | 15.0 | 1.50 | — | 5.00 | 0.50 | — | — |"));
         QCOMPARE(lineStartingWith(text, QStringLiteral("| fanout | N=10 256 B at common rate |")),
-                 QStringLiteral("| fanout | N=10 256 B at common rate | middleman | 3.00 | 1.50 | 0.50 | 0.750 | 0.25 "
-                                "| 12.5 | 250 |"));
+                 QStringLiteral("| fanout | N=10 256 B at common rate | middleman | 3.00 | 1.50 | 0.50 | 0.10 | 0.750 "
+                                "| 0.25 | 12.5 | 250 |"));
     }
 
     void headerHasDateModeVersionsMachineAndNotesLast()

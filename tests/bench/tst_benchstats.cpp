@@ -190,23 +190,90 @@ private Q_SLOTS:
 
     void handlerWaitWakesWhenTheCallerHasWork()
     {
-        // Nothing but the caller's own work: each call must return once that
-        // is due, not after the reactor's whole millisecond (run_one_for()
-        // rounds up to one: 40 calls would take 40 ms and more). The timer
-        // never fires early, so the sum is at least what was asked for.
+        // Nothing but the caller's own work: the caller's loop, calling until
+        // it is due, must get it done once due, not after the reactor's whole
+        // millisecond (run_one_for() rounds up to one: 40 waits would take
+        // 40 ms and more).
         boost::asio::io_context io;
         const auto guard = boost::asio::make_work_guard(io);
         bench::HandlerWait wait(io);
+        using Clock = bench::HandlerWait::Clock;
         constexpr int kCalls = 40;
         constexpr auto kWorkIn = std::chrono::microseconds(100);
         const auto start = std::chrono::steady_clock::now();
-        for (int i = 0; i < kCalls; ++i)
-            wait.runOne(bench::HandlerWait::Clock::now() + kWorkIn);
+        for (int i = 0; i < kCalls; ++i) {
+            const Clock::time_point at = Clock::now() + kWorkIn;
+            while (Clock::now() < at)
+                wait.runOne(at);
+        }
         const auto elapsed = std::chrono::steady_clock::now() - start;
         QVERIFY(elapsed >= kCalls * kWorkIn);
         QVERIFY2(elapsed < kCalls * std::chrono::milliseconds(1),
                  qPrintable(QStringLiteral("%1 µs").arg(
                      std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count())));
+    }
+
+    void handlerWaitWakesOnTimeForWorkFurtherAway()
+    {
+        // Work further away than kMaxWait: the last part of the wait is on
+        // the timer too. run_one_for() for that part would wait a whole
+        // millisecond at least: 20 waits for work 600 µs away would take
+        // 20 ms and more.
+        boost::asio::io_context io;
+        const auto guard = boost::asio::make_work_guard(io);
+        bench::HandlerWait wait(io);
+        using Clock = bench::HandlerWait::Clock;
+        constexpr int kWaits = 20;
+        constexpr auto kWorkIn = std::chrono::microseconds(600);
+        static_assert(kWorkIn > bench::HandlerWait::kMaxWait);
+        const auto start = Clock::now();
+        for (int i = 0; i < kWaits; ++i) {
+            const Clock::time_point at = Clock::now() + kWorkIn;
+            while (Clock::now() < at)
+                wait.runOne(at);
+        }
+        const auto elapsed = Clock::now() - start;
+        QVERIFY(elapsed >= kWaits * kWorkIn);
+        QVERIFY2(elapsed < kWaits * std::chrono::milliseconds(1),
+                 qPrintable(QStringLiteral("%1 µs").arg(
+                     std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count())));
+        // Twice for each at most: once for the longest wait, once for the
+        // rest (once, when the thread was held up past the first 100 µs).
+        QVERIFY(wait.timerSettings() >= uint64_t(kWaits));
+        QVERIFY(wait.timerSettings() <= uint64_t(2 * kWaits));
+    }
+
+    void handlerWaitPollsWhenTheWorkIsClose()
+    {
+        // Work due within kWakeEarly: no timer, no sleep. The call polls, and
+        // returns when a handler ran or when the work is due, not before.
+        boost::asio::io_context io;
+        const auto guard = boost::asio::make_work_guard(io);
+        bench::HandlerWait wait(io);
+        using Clock = bench::HandlerWait::Clock;
+        for (int i = 0; i < 20; ++i) {
+            const Clock::time_point at = Clock::now() + bench::HandlerWait::kWakeEarly / 2;
+            wait.runOne(at);
+            QVERIFY(Clock::now() >= at);
+        }
+        int ran = 0;
+        boost::asio::post(io, [&] { ++ran; });
+        wait.runOne(Clock::now() + bench::HandlerWait::kWakeEarly / 2);
+        QCOMPARE(ran, 1);
+        QCOMPARE(wait.timerSettings(), uint64_t(0));
+
+        // Further away, the timer wakes the thread kWakeEarly before the
+        // work, and the rest is polled: the loop still gets it done on time.
+        const Clock::time_point at = Clock::now() + std::chrono::microseconds(300);
+        int calls = 0;
+        while (Clock::now() < at) {
+            wait.runOne(at);
+            ++calls;
+        }
+        QCOMPARE(wait.timerSettings(), uint64_t(1));
+        // The timer's wake, then the poll until due (just the wake, when the
+        // thread ran again only after the work was due).
+        QVERIFY(calls >= 1 && calls <= 2);
     }
 
     void handlerWaitDoesNotWaitForWorkDueAlready()
