@@ -7,6 +7,7 @@
 #include "machine.h"
 #include "report.h"
 #include "scenarios.h"
+#include "spread.h"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -44,6 +45,7 @@ struct Options {
     int maxConnections = 0;  // 0: as many as the open-file limit allows
     std::string params;      // run only the cases whose parameters contain this
     double rate = 0;         // > 0: fanout and topics at this publish rate only, no maximum
+    int repeat = 1;          // runs of each broker per case; the figures are their medians
     MiddlemanOptions middleman;
 };
 
@@ -82,6 +84,8 @@ void usage(std::FILE* to)
                  "  --params TEXT         only the cases whose parameters contain TEXT (\"M=1 \", \"N=100 16\")\n"
                  "  --rate R              fanout and topics: no maximum; latency only, every broker at\n"
                  "                        R messages published a second (one broker alone too)\n"
+                 "  --repeat R            run every broker R times per case, taking turns; each figure is\n"
+                 "                        the median of its runs, with the lowest and highest beside it\n"
                  "  --middleman-frames F  text (default) or binary WebSocket frames for middleman's messages\n"
                  "  --middleman-batch B   on (default): middleman packs several messages per WebSocket\n"
                  "                        message to the load generator (OPT Batch: on); off: one each\n");
@@ -131,7 +135,16 @@ bool parse(int argc, char** argv, Options& options)
             options.maxConnections = std::atoi(value().c_str());
         else if (arg == "--params")
             options.params = value();
-        else if (arg == "--rate") {
+        else if (arg == "--repeat") {
+            const std::string text = value();
+            char* end = nullptr;
+            const long repeat = std::strtol(text.c_str(), &end, 10);
+            if (end == text.c_str() || *end != '\0' || repeat < 1 || repeat > 100) {
+                std::fprintf(stderr, "--repeat takes a number of runs from 1 to 100\n");
+                return false;
+            }
+            options.repeat = int(repeat);
+        } else if (arg == "--rate") {
             const std::string text = value();
             char* end = nullptr;
             options.rate = std::strtod(text.c_str(), &end);
@@ -357,19 +370,21 @@ Round commonRateRound(const Case& c, const Timing& timing, const CommonRate& com
 }
 
 void addFigure(Report& report, const Case& c, const Round& round, const Metric& metric, const std::string& broker,
-               double value, const std::string& note)
+               double value, const std::string& note, const std::optional<std::pair<double, double>>& range = {})
 {
     auto figure = std::find_if(report.figures.begin(), report.figures.end(), [&](const Figure& f) {
         return f.scenario == c.scenario && f.params == c.params && f.metric == metric.name;
     });
     if (figure == report.figures.end()) {
-        report.figures.push_back({c.scenario, c.params, metric.name, metric.higherIsBetter, {}, {}, round.condition});
+        report.figures.push_back({c.scenario, c.params, metric.name, metric.higherIsBetter, {}, {}, round.condition, {}});
         figure = report.figures.end() - 1;
     }
     if (note.empty())
         figure->values[broker] = value;
     else
         figure->notes[broker] = note;
+    if (range)
+        figure->ranges[broker] = *range;
 }
 
 // Starts a fresh broker, runs the case against it and stops it.
@@ -392,30 +407,32 @@ Measurement measure(const Case& c, const Timing& timing, const Adapter& adapter,
     return m;
 }
 
-// One broker's turn in a round: measured, then into the report and onto the console.
-Measurement runBroker(Report& report, const Case& c, const Round& round, const Adapter& adapter, const Paths& paths)
+// One run of one broker in a round: measured, its CPU row and notes into the
+// report, a line onto the console. `run` names it among repeated runs ("" if
+// there is one).
+Measurement runOnce(Report& report, const Case& c, const Round& round, const Adapter& adapter, const Paths& paths,
+                    const std::string& run)
 {
     const std::string broker = adapter.name();
-    std::printf("%-12s %-28s %-12s ", c.scenario.c_str(), round.label.c_str(), broker.c_str());
+    const std::string label = round.label + run;
+    std::printf("%-12s %-28s %-12s ", c.scenario.c_str(), label.c_str(), broker.c_str());
     std::fflush(stdout);
     const Measurement m = measure(c, round.timing, adapter, paths);
+    const std::string where = c.scenario + " " + label + ", " + broker + ": ";
     if (!m.ok) {
         std::printf("FAILED: %s\n", m.error.c_str());
-        for (const Metric& metric : round.metrics)
-            addFigure(report, c, round, metric, broker, 0, "failed: " + m.error);
+        if (!run.empty())
+            report.notes.push_back(where + "failed: " + m.error);
         return m;
     }
-    const std::string where = c.scenario + " " + round.label + ", " + broker + ": ";
     std::string line;
-    for (const Metric& metric : round.metrics) {
-        addFigure(report, c, round, metric, broker, m.*metric.value, {});
+    for (const Metric& metric : round.metrics)
         line += formatNumber(m.*metric.value) + " " + metric.name + "  ";
-    }
     for (const std::string& note : m.notes) {
         report.notes.push_back(where + note);
         line += "[" + note + "] ";
     }
-    report.cpu.push_back({c.scenario, round.label, broker, m.wallSeconds, m.benchCpuSeconds, m.brokerCpuSeconds,
+    report.cpu.push_back({c.scenario, label, broker, m.wallSeconds, m.benchCpuSeconds, m.brokerCpuSeconds,
                           m.sentLateP50Micros, m.sentLateP99Micros, m.benchPollSeconds});
     // One thread of the load generator can use one core at most. Polling for
     // a paced message about to fall due is time it had to spare.
@@ -438,6 +455,65 @@ Measurement runBroker(Report& report, const Case& c, const Round& round, const A
                 m.wallSeconds > 0 ? m.brokerCpuSeconds / m.wallSeconds : 0);
     std::fflush(stdout);
     return m;
+}
+
+// A round: every broker `repeat` times, the brokers taking turns, so that a
+// drift of the machine touches all alike. A broker's figure for each metric
+// is the median of its runs that succeeded, with their lowest and highest
+// when there were several. Returns each broker's median maximum (messages
+// published a second) over those runs; counts the runs that failed.
+std::vector<std::pair<std::string, double>> runRound(Report& report, const Case& c, const Round& round,
+                                                     const std::vector<std::unique_ptr<Adapter>>& adapters,
+                                                     const Paths& paths, int repeat, int& failures)
+{
+    std::map<std::string, std::vector<Measurement>> runs;
+    for (int r = 1; r <= repeat; ++r) {
+        const std::string run = repeat > 1 ? " (run " + std::to_string(r) + " of " + std::to_string(repeat) + ")" : "";
+        for (const auto& adapter : adapters) {
+            Measurement m = runOnce(report, c, round, *adapter, paths, run);
+            if (!m.ok)
+                ++failures;
+            runs[adapter->name()].push_back(std::move(m));
+        }
+    }
+    std::vector<std::pair<std::string, double>> maxima;
+    for (const auto& adapter : adapters) {
+        const std::string broker = adapter->name();
+        std::vector<const Measurement*> ok;
+        for (const Measurement& m : runs[broker]) {
+            if (m.ok)
+                ok.push_back(&m);
+        }
+        if (ok.empty()) {
+            const std::string& error = runs[broker].back().error;
+            for (const Metric& metric : round.metrics)
+                addFigure(report, c, round, metric, broker, 0, "failed: " + error);
+            continue;
+        }
+        const auto spreadOfField = [&](double Measurement::*field) {
+            std::vector<double> values;
+            for (const Measurement* m : ok)
+                values.push_back(m->*field);
+            return spreadOf(values);
+        };
+        for (const Metric& metric : round.metrics) {
+            const std::optional<Spread> spread = spreadOfField(metric.value);
+            if (!spread)
+                continue;
+            std::optional<std::pair<double, double>> range;
+            if (repeat > 1)
+                range = std::make_pair(spread->lowest, spread->highest);
+            addFigure(report, c, round, metric, broker, spread->median, {}, range);
+        }
+        if (ok.size() < runs[broker].size())
+            report.notes.push_back(c.scenario + " " + round.label + ", " + broker + ": "
+                                   + std::to_string(runs[broker].size() - ok.size()) + " of "
+                                   + std::to_string(runs[broker].size())
+                                   + " runs failed; its figures are the medians of the others");
+        if (const std::optional<Spread> maximum = spreadOfField(&Measurement::publishedPerSecond))
+            maxima.emplace_back(broker, maximum->median);
+    }
+    return maxima;
 }
 
 } // namespace
@@ -483,6 +559,10 @@ int main(int argc, char** argv)
                                  "several messages per WebSocket message unasked"
                                : "middleman's connections did not batch (--middleman-batch off): one message per "
                                  "WebSocket message");
+    if (options.repeat > 1)
+        report.notes.push_back("every broker ran each case " + std::to_string(options.repeat)
+                               + " times, the brokers taking turns (--repeat): each figure is the median of its "
+                                 "runs, with the lowest and highest in brackets; the CPU table has every run");
     std::vector<std::unique_ptr<Adapter>> adapters;
     for (const std::string& broker : options.brokers) {
         adapters.push_back(makeAdapter(broker, options.middleman));
@@ -506,22 +586,11 @@ int main(int argc, char** argv)
             report.notes.push_back(c.scenario + " " + c.params + ": the common rate is "
                                    + formatNumber(options.rate) + " msg/s published, as --rate gave it");
             const Round round = commonRateRound(c, timing, CommonRate{options.rate, "--rate", options.rate});
-            for (const auto& adapter : adapters) {
-                if (!runBroker(report, c, round, *adapter, paths).ok)
-                    ++failures;
-            }
+            runRound(report, c, round, adapters, paths, options.repeat, failures);
             continue;
         }
-        // Brokers take turns on each case, so a drift of the machine touches all alike.
-        const Round first = firstRound(c, timing);
-        std::vector<std::pair<std::string, double>> maxima;
-        for (const auto& adapter : adapters) {
-            const Measurement m = runBroker(report, c, first, *adapter, paths);
-            if (m.ok)
-                maxima.emplace_back(adapter->name(), m.publishedPerSecond);
-            else
-                ++failures;
-        }
+        const std::vector<std::pair<std::string, double>> maxima =
+            runRound(report, c, firstRound(c, timing), adapters, paths, options.repeat, failures);
         if (!hasCommonRate(c.scenario))
             continue;
         // Each broker's own half maximum is a different load for each; latency
@@ -536,12 +605,9 @@ int main(int argc, char** argv)
         report.notes.push_back(c.scenario + " " + c.params + ": the common rate is "
                                + formatNumber(common->publishedPerSecond) + " msg/s published, half of "
                                + common->setBy + "'s maximum of " + formatNumber(common->setByMaximum)
-                               + " msg/s published, the lowest of this case");
-        const Round round = commonRateRound(c, timing, *common);
-        for (const auto& adapter : adapters) {
-            if (!runBroker(report, c, round, *adapter, paths).ok)
-                ++failures;
-        }
+                               + " msg/s published" + (options.repeat > 1 ? " (the median of its runs)" : "")
+                               + ", the lowest of this case");
+        runRound(report, c, commonRateRound(c, timing, *common), adapters, paths, options.repeat, failures);
     }
 
     const std::string base = options.out + "/" + options.mode;

@@ -151,6 +151,9 @@ void writeFigureTables(std::ostringstream& out, const Report& report)
             for (const std::string& broker : brokers) {
                 const auto value = figure.values.find(broker);
                 std::string text = value == figure.values.end() ? kDash : formatNumber(value->second);
+                const auto range = figure.ranges.find(broker);
+                if (value != figure.values.end() && range != figure.ranges.end())
+                    text += " (" + formatNumber(range->second.first) + "–" + formatNumber(range->second.second) + ")";
                 const auto note = figure.notes.find(broker);
                 if (note != figure.notes.end() && !note->second.empty()) {
                     const std::string label = "[^" + std::to_string(++footnote) + "]";

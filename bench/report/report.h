@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct Figure {
     std::map<std::string, std::string> notes; // broker -> short note, e.g. "failed: connection refused"
     std::string condition;  // how this row was measured where it differs from case to case, e.g. the
                             // common rate "5,000 msg/s published"; shown beside the metric, empty if none
+    // broker -> lowest and highest of its runs, when the value is the median
+    // of several (--repeat); shown beside the value
+    std::map<std::string, std::pair<double, double>> ranges;
 };
 
 // CPU time spent by the load generator and by the broker during one run, and

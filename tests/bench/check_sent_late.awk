@@ -55,7 +55,7 @@ inCpu && /^\| [a-z]/ && p50 {
     } else if ($p50 != " — " || $p99 != " — ") {
         fail(what ": sent-late figures where nothing was paced")
     }
-    if ($3 ~ / at common rate $/) {
+    if ($3 ~ / at common rate (\(run [0-9]+ of [0-9]+\) )?$/) {
         ++pacedWindows
         if (!isNumber(number($polling)))
             fail(what ": no bench polling figure")

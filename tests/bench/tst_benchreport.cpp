@@ -26,7 +26,7 @@ Figure figure(std::string scenario, std::string params, std::string metric, bool
               std::string condition = {})
 {
     return Figure{std::move(scenario), std::move(params), std::move(metric), higherIsBetter, std::move(values),
-                  std::move(notes), std::move(condition)};
+                  std::move(notes), std::move(condition), {}};
 }
 
 Report sampleReport()
@@ -142,6 +142,22 @@ private Q_SLOTS:
         QCOMPARE(lineStartingWith(text, QStringLiteral("| N=10 256 B | msg/s |")),
                  QStringLiteral("| N=10 256 B | msg/s | 200,000 | 50,000 | 100,000 | 4.00× | 2.00× |"));
         QCOMPARE(lineStartingWith(text, QStringLiteral("|---|---|")), QStringLiteral("|---|---|--:|--:|--:|--:|--:|"));
+    }
+
+    void repeatedRunsShowTheirRange()
+    {
+        // A median of several runs has their lowest and highest beside it; the
+        // ratio is that of the medians. A broker without a range shows its
+        // value alone.
+        Report report = sampleReport();
+        Figure repeated = figure("fanout", "N=100 256 B", "p99 µs", false,
+                                 {{"middleman", 571}, {"nats-server", 2335}, {"mosquitto", 1142}});
+        repeated.ranges = {{"middleman", {559, 1266}}, {"mosquitto", {801, 1159}}};
+        report.figures.push_back(repeated);
+        const std::string text = markdown(report);
+        QCOMPARE(lineStartingWith(text, QStringLiteral("| N=100 256 B | p99 µs")),
+                 QStringLiteral("| N=100 256 B | p99 µs (lower is better) | 571 (559–1,266) | 2,335 | "
+                                "1,142 (801–1,159) | 4.09× | 2.00× |"));
     }
 
     void cpuTableGivesSecondsCoresAndLateness()

@@ -6,6 +6,7 @@
 #include "handlerwait.h"
 #include "histogram.h"
 #include "latencyrate.h"
+#include "spread.h"
 
 #include <QTest>
 
@@ -172,6 +173,30 @@ private Q_SLOTS:
             bench::commonRate({{"middleman", 400'000.0}, {"nats-server", nan}, {"mosquitto", 900.0}}, 0.5);
         QVERIFY(common.has_value());
         QCOMPARE(common->publishedPerSecond, 450.0);
+    }
+
+    void spreadOfRuns()
+    {
+        // Odd count: the middle value; the lowest and highest beside it.
+        const auto three = bench::spreadOf({5.0, 1.0, 3.0});
+        QVERIFY(three.has_value());
+        QCOMPARE(three->median, 3.0);
+        QCOMPARE(three->lowest, 1.0);
+        QCOMPARE(three->highest, 5.0);
+        // Even count: the mean of the two middle values.
+        const auto four = bench::spreadOf({10.0, 2.0, 4.0, 100.0});
+        QVERIFY(four.has_value());
+        QCOMPARE(four->median, 7.0);
+        QCOMPARE(four->lowest, 2.0);
+        QCOMPARE(four->highest, 100.0);
+        // Values that are not numbers do not count; nothing left, no spread.
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        const auto some = bench::spreadOf({nan, 8.0, std::numeric_limits<double>::infinity()});
+        QVERIFY(some.has_value());
+        QCOMPARE(some->median, 8.0);
+        QCOMPARE(some->lowest, 8.0);
+        QVERIFY(!bench::spreadOf({nan}).has_value());
+        QVERIFY(!bench::spreadOf({}).has_value());
     }
 
     void handlerWaitRunsAReadyHandler()
