@@ -152,8 +152,7 @@ bool parse(int argc, char** argv, Options& options)
                 std::fprintf(stderr, "--rate takes a number of messages a second above 0\n");
                 return false;
             }
-        }
-        else if (arg == "-h" || arg == "--help") {
+        } else if (arg == "-h" || arg == "--help") {
             usage(stdout);
             std::exit(0);
         } else {
