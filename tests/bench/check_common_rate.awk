@@ -5,36 +5,19 @@
 # deliveries per message (N for fanout, 1 for topics). The table rounds to 3
 # significant digits, so 1.5 % is allowed. Exits 1 with a message otherwise.
 #
-#   awk -f check_common_rate.awk smoke.md
+#   awk -f report.awk -f check_common_rate.awk smoke.md
 
-function fail(message) {
-    print FILENAME ": " message > "/dev/stderr"
-    failed = 1
-}
-# A cell's number without the thousands commas, spaces and footnote marks.
-function number(text) {
-    gsub(/\[\^[0-9]+\]|[ ,]/, "", text)
-    return text
-}
-function isNumber(text) {
-    return text ~ /^[0-9]+(\.[0-9]+)?$/
-}
 # "fanout N=10 256 B": the scenario and the params cell of this row.
 function caseOf(params) {
     gsub(/^ +| +$/, "", params)
     return scenario " " params
 }
 
-BEGIN { FS = "|" }
-
 /^### / { scenario = substr($0, 5); next }
 
 # | params | metric | broker ... | ratio ... |: the brokers are the columns without a slash.
 /^\| params \| metric \|/ {
-    brokers = 0
-    for (i = 4; i < NF; i++)
-        if ($i !~ /\//)
-            ++brokers
+    brokers = brokerColumns()
     next
 }
 

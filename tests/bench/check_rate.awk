@@ -3,27 +3,13 @@
 # rate, each with a number for every broker, and no maximum (no delivered
 # msg/s row). Exits 1 with a message otherwise.
 #
-#   awk -v rate=400 -f check_rate.awk smoke.md
-
-function fail(message) {
-    print FILENAME ": " message > "/dev/stderr"
-    failed = 1
-}
-function number(text) {
-    gsub(/\[\^[0-9]+\]|[ ,]/, "", text)
-    return text
-}
-
-BEGIN { FS = "|" }
+#   awk -v rate=400 -f report.awk -f check_rate.awk smoke.md
 
 /^## / { scenario = ""; next }
 /^### / { scenario = substr($0, 5); next }
 
 /^\| params \| metric \|/ {
-    brokers = 0
-    for (i = 4; i < NF; i++)
-        if ($i !~ /\//)
-            ++brokers
+    brokers = brokerColumns()
     next
 }
 

@@ -4,27 +4,13 @@
 # runs 1 to R of every broker for every case and round, once each. Exits 1
 # with a message otherwise.
 #
-#   awk -v repeat=2 -f check_repeat.awk smoke.md
-
-function fail(message) {
-    print FILENAME ": " message > "/dev/stderr"
-    failed = 1
-}
-function number(text) {
-    gsub(/[ ,]/, "", text)
-    return text + 0
-}
-
-BEGIN { FS = "|" }
+#   awk -v repeat=2 -f report.awk -f check_repeat.awk smoke.md
 
 /^## / { inCpu = ($0 == "## CPU use"); inTable = 0; next }
 /^### / { inTable = 0; next }
 
 /^\| params \| metric \|/ {
-    brokers = 0
-    for (i = 4; i < NF; i++)
-        if ($i !~ /\//)
-            ++brokers
+    brokers = brokerColumns()
     inTable = 1
     next
 }
@@ -37,11 +23,11 @@ inTable && /^\| [^-]/ {
             continue
         }
         text = $i
-        median = number(substr(text, 1, index(text, "(") - 1))
+        median = number(substr(text, 1, index(text, "(") - 1)) + 0
         range = substr(text, index(text, "(") + 1)
         sub(/\) $/, "", range)
         split(range, bounds, "–")
-        if (number(bounds[1]) > median || median > number(bounds[2]))
+        if (number(bounds[1]) + 0 > median || median > number(bounds[2]) + 0)
             fail($2 $3 ": median outside its range:" $i)
     }
 }

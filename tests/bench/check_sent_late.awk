@@ -7,21 +7,7 @@
 # window was paced (the common-rate rows), and a dash in every other row.
 # Exits 1 with a message otherwise.
 #
-#   awk -f check_sent_late.awk smoke.md
-
-function fail(message) {
-    print FILENAME ": " message > "/dev/stderr"
-    failed = 1
-}
-function number(text) {
-    gsub(/[ ,]/, "", text)
-    return text
-}
-function isNumber(text) {
-    return text ~ /^[0-9]+(\.[0-9]+)?$/
-}
-
-BEGIN { FS = "|" }
+#   awk -f report.awk -f check_sent_late.awk smoke.md
 
 /^## / { inCpu = ($0 == "## CPU use"); next }
 
