@@ -4,6 +4,7 @@
 #include "coalescingsocket.h"
 #include "epolldispatcher.h"
 #include "logging.h"
+#include "openfiles.h"
 #include "session.h"
 #include "tlscredentials.h"
 #include "tlsserver.h"
@@ -44,6 +45,15 @@ QString describe(const Session *session)
 // RFC 6455 registry: 1013 "Try Again Later"; Qt's enum stops at 1011.
 constexpr auto kCloseTryAgainLater = static_cast<QWebSocketProtocol::CloseCode>(1013);
 
+// Descriptors kept for what is not a connection (listening sockets, the event
+// loop's, log files, a console's window) when the open-file limit caps
+// max_connections; a quarter of a smaller limit.
+constexpr long kReservedDescriptors = 100;
+// Accepting again after an accept error: first after this long, then twice as
+// long while errors go on, up to the maximum.
+constexpr int kAcceptRetryMs = 10;
+constexpr int kMaxAcceptRetryMs = 1000;
+
 // Caps on the round-robin memory: one entry per REQ target, cleared when full.
 constexpr qsizetype kRoundRobinCapacity = 65536;
 
@@ -71,6 +81,7 @@ Broker::Broker(const BrokerConfig &config, QObject *parent)
     : QObject(parent)
     , m_config(config)
     , m_keyBackoff(config.failedKeysBeforeBackoff, config.failedKeyBackoffMs, config.maxFailedKeyBackoffMs)
+    , m_maxConnections(config.maxConnections)
     , m_batchFlush([this] { flushBatches(); }, this)
 {
     qRegisterMetaType<PeerInfo>();
@@ -88,6 +99,11 @@ Broker::Broker(const BrokerConfig &config, QObject *parent)
     connect(&m_pingTimer, &QTimer::timeout, this, &Broker::onPingSweep);
     m_expiryTimer.setSingleShot(true);
     connect(&m_expiryTimer, &QTimer::timeout, this, &Broker::onExpiry);
+    m_acceptRetryTimer.setSingleShot(true);
+    connect(&m_acceptRetryTimer, &QTimer::timeout, this, [this] {
+        if (QTcpServer *server = listener(); server && !m_shuttingDown)
+            server->resumeAccepting();
+    });
     m_shutdownTimer.setSingleShot(true);
     connect(&m_shutdownTimer, &QTimer::timeout, this, [this] {
         // Peers that did not finish the close handshake are cut off.
@@ -115,6 +131,17 @@ bool Broker::listen()
     // "Idle spin"), when it is the broker's epoll one.
     if (auto *epoll = qobject_cast<EpollEventDispatcher *>(QAbstractEventDispatcher::instance(thread())))
         epoll->setIdleSpin(std::chrono::microseconds(m_config.idleSpinUs));
+    // Section 7: beyond the open-file limit a connection could not even be
+    // told "too many connections" (1013); it would wait unaccepted.
+    m_maxConnections = m_config.maxConnections;
+    const long files = openFileLimit();
+    if (const long room = files - qMin(kReservedDescriptors, files / 4); files > 0 && room < m_maxConnections) {
+        m_maxConnections = int(room);
+        qCWarning(lcBroker).noquote()
+            << "max_connections" << m_config.maxConnections << "is above what the open-file limit of" << files
+            << "allows: at most" << m_maxConnections
+            << "connections (raise it with ulimit -n, or LimitNOFILE= in a systemd unit)";
+    }
     if (!m_upgrader) {
         // PlainServer (ws://) or TlsServer (wss://) accepts; the upgrader reads
         // each connection's WebSocket upgrade within handshake_timeout_ms.
@@ -137,7 +164,7 @@ bool Broker::listen()
             // Section 6: connections that have not upgraded yet are capped too
             // (as TlsServer caps TLS handshakes), so that silent TCP connections
             // cannot take every file descriptor until their deadline.
-            if (m_upgrader->waiting() >= m_config.maxConnections) {
+            if (m_upgrader->waiting() >= m_maxConnections) {
                 ++m_stats.connectionsRefused;
                 qCInfo(lcSession).noquote() << "connection from" << socket->peerAddress().toString()
                                             << "dropped: too many connections waiting for their upgrade";
@@ -147,9 +174,10 @@ bool Broker::listen()
             }
             m_upgrader->take(socket, m_config.handshakeTimeoutMs);
         });
-        connect(m_plainServer, &QTcpServer::acceptError, this, [this](QAbstractSocket::SocketError error) {
-            qCWarning(lcBroker) << "accept error" << error << m_plainServer->errorString();
-        });
+        connect(m_plainServer, &QTcpServer::acceptError, this,
+                [this] { pauseAccepting(m_plainServer->errorString()); });
+        connect(m_plainServer, &PlainServer::descriptorsLow, this,
+                [this] { pauseAccepting(QStringLiteral("near the open-file limit")); });
     }
     if (!m_plainServer->listen(m_config.listenAddress, m_config.port)) {
         m_errorString = QStringLiteral("cannot listen on %1:%2: %3")
@@ -179,7 +207,7 @@ bool Broker::listenTls()
         if (const QString problem = credentials.validityProblem(QDateTime::currentDateTimeUtc()); !problem.isEmpty())
             qCWarning(lcBroker).noquote() << "tls.certificate:" << problem << "- clients will refuse it";
         m_tlsServer = new TlsServer(credentials.serverConfiguration(), m_config.handshakeTimeoutMs,
-                                    m_config.maxConnections, this);
+                                    m_maxConnections, this);
         connect(m_tlsServer, &TlsServer::encrypted, this,
                 [this](QSslSocket *socket, int msLeft) { m_upgrader->take(socket, msLeft); });
         connect(m_tlsServer, &TlsServer::handshakeFailed, this,
@@ -189,9 +217,9 @@ bool Broker::listenTls()
                     qCInfo(lcSession).noquote() << "TLS handshake with" << address.toString() + QLatin1Char(':')
                             + QString::number(port) << "failed:" << reason;
                 });
-        connect(m_tlsServer, &QTcpServer::acceptError, this, [this](QAbstractSocket::SocketError error) {
-            qCWarning(lcBroker) << "accept error" << error << m_tlsServer->errorString();
-        });
+        connect(m_tlsServer, &QTcpServer::acceptError, this, [this] { pauseAccepting(m_tlsServer->errorString()); });
+        connect(m_tlsServer, &TlsServer::descriptorsLow, this,
+                [this] { pauseAccepting(QStringLiteral("near the open-file limit")); });
     }
     if (!m_tlsServer->listen(m_config.listenAddress, m_config.port)) {
         m_errorString = QStringLiteral("cannot listen on %1:%2: %3")
@@ -236,6 +264,22 @@ QUrl Broker::serverUrl() const
 
 // --- Connections -----------------------------------------------------------
 
+void Broker::pauseAccepting(const QString &why)
+{
+    // The listener has stopped accepting: after an accept error (QTcpServer
+    // never starts again by itself), or near the open-file limit. It accepts
+    // again after a pause, 10 ms doubling up to 1 s while this goes on, as
+    // nats-server does; meanwhile new connections wait in the listen backlog.
+    const qint64 nowMs = now();
+    if (nowMs - m_lastAcceptPauseMs > kMaxAcceptRetryMs)
+        m_acceptRetryMs = kAcceptRetryMs;
+    m_lastAcceptPauseMs = nowMs;
+    ++m_stats.acceptPauses;
+    qCWarning(lcBroker).noquote() << "not accepting for" << m_acceptRetryMs << "ms:" << why;
+    m_acceptRetryTimer.start(m_acceptRetryMs);
+    m_acceptRetryMs = qMin(2 * m_acceptRetryMs, kMaxAcceptRetryMs);
+}
+
 void Broker::onUpgradeTimedOut(const QHostAddress &address, quint16 port)
 {
     ++m_stats.upgradeTimeouts;
@@ -272,11 +316,12 @@ void Broker::onUpgraded(QTcpSocket *socket, const QByteArray &origin, const QByt
         return;
     }
     // Section 6: connections in total and per remote address.
-    if (m_sessions.size() >= m_config.maxConnections) {
+    if (m_sessions.size() >= m_maxConnections) {
         refuseAs(&m_stats.connectionsRefused, kCloseTryAgainLater, QStringLiteral("too many connections"));
         return;
     }
-    if (m_connectionsFrom.value(address) >= m_config.maxConnectionsPerAddress) {
+    if (m_config.maxConnectionsPerAddress > 0
+        && m_connectionsFrom.value(address) >= m_config.maxConnectionsPerAddress) {
         refuseAs(&m_stats.connectionsRefused, kCloseTryAgainLater,
                  QStringLiteral("too many connections from this address"));
         return;
@@ -287,13 +332,14 @@ void Broker::onUpgraded(QTcpSocket *socket, const QByteArray &origin, const QByt
     connect(session, &Session::frameReceived, this, &Broker::onFrame);
     connect(session, &Session::disconnected, this, &Broker::onDisconnected);
     connect(session, &Session::batchStarted, this, &Broker::scheduleBatchFlush);
+    connect(session, &Session::inputResumeDue, this, &Broker::onInputResumeDue);
     connect(session, &Session::queueOverflow, this, [this](quint64 sid) {
         // Section 5: a slow consumer is closed; nobody else waits for it.
         if (Session *s = m_sessions.value(sid)) {
             qCInfo(lcSession).noquote() << "peer" << sid << "closed as slow consumer with" << s->bytesQueued()
                                         << "bytes queued";
             closeSession(s, kCloseTryAgainLater,
-                         QStringLiteral("slow consumer: outbound queue over %1 bytes").arg(m_config.outboundQueueBytes),
+                         QStringLiteral("slow consumer: outbound queue over %1 bytes").arg(s->queueLimit()),
                          &m_stats.slowConsumersClosed);
         }
     });
@@ -353,7 +399,7 @@ void Broker::handleKey(Session *session, const QByteArray &frame)
     }
     const QByteArray clientId = newClientId();
     m_clientIds.insert(clientId, session->id());
-    session->accept(match->role, match->name, clientId);
+    session->accept(match->role, match->name, clientId, m_config.limits(match->role));
     ++m_stats.handshakesCompleted;
     qCInfo(lcSession).noquote() << "peer" << session->id() << "connected from" << describe(session) << "as"
                                 << roleName(match->role) << QLatin1Char('\'') + match->name + QLatin1Char('\'');
@@ -517,48 +563,73 @@ void Broker::onFrame(quint64 id, const QByteArray &frame, bool binary)
         handleKey(session, frame);
         return;
     }
+    routeFrame(session, frame, binary, 0);
+}
+
+void Broker::onInputResumeDue(quint64 id)
+{
+    Session *session = openSession(id);
+    if (!session || !session->inputHeld())
+        return;
+    const Session::HeldFrame held = session->takeHeldFrame();
+    if (routeFrame(session, held.frame, held.binary, held.offset))
+        session->resumeInput();
+}
+
+bool Broker::routeFrame(Session *session, const QByteArray &frame, bool binary, qsizetype offset)
+{
     // Section 3: one frame, one or more whole messages.
-    FrameReader reader(frame, m_config.codec, binary);
+    FrameReader reader(QByteArrayView(frame).sliced(offset), m_config.codec, binary);
     Message message;
     ParseError error;
-    // One clock reading per frame for the rate limit (section 6).
-    const qint64 frameMs = m_config.maxMessagesPerSecond > 0 ? now() : 0;
+    // One clock reading per frame for the rate limit (section 7).
+    const qint64 frameMs = session->rateLimited() ? now() : 0;
     while (session->state() == Session::State::Open) {
-        switch (reader.next(message, error)) {
-        case FrameReader::Item::Message:
-            session->countMessageIn();
-            ++m_stats.messagesIn;
-            if (tracing())
-                trace(session->id(), TraceEvent::Direction::In, message);
-            if (!session->takeToken(frameMs)) {
-                refuseRate(session, ParseError{429, {}, commandName(message.command).toByteArray(), message.target,
-                                               message.header(HeaderName::ReqId)});
-                break;
-            }
-            dispatch(session, message);
-            break;
-        case FrameReader::Item::Error:
-            session->countMessageIn();
-            ++m_stats.messagesIn;
-            if (!session->takeToken(frameMs)) {
-                refuseRate(session, error);
-                break;
-            }
-            sendError(session, error);
-            break;
-        case FrameReader::Item::End:
-            return;
+        const FrameReader::Item item = reader.next(message, error);
+        if (item == FrameReader::Item::End)
+            return true;
+        const bool overRate = !session->takeToken(frameMs);
+        if (overRate && session->rateLimitAction() == RateLimitAction::Pace) {
+            // Section 7: this message and the rest wait, unread, for tokens.
+            if (!session->inputHeld())
+                ++m_stats.inputPauses;
+            session->holdInput(frame, binary, offset + reader.messageStart(), frameMs);
+            return false;
         }
+        session->countMessageIn();
+        ++m_stats.messagesIn;
+        const bool parsed = item == FrameReader::Item::Message;
+        if (parsed && tracing())
+            trace(session->id(), TraceEvent::Direction::In, message);
+        if (overRate) {
+            // Section 7: a RES is never refused for the rate, since refusing an
+            // answer would make its request's 504 certain; one that answers
+            // nothing gets its 404 as before, at the cost a 429 would have.
+            if (parsed && message.command == Command::Res) {
+                ++m_stats.answersOverRate;
+            } else {
+                refuseRate(session, parsed ? ParseError{429, {}, commandName(message.command).toByteArray(),
+                                                        message.target, message.header(HeaderName::ReqId)}
+                                           : error);
+                continue;
+            }
+        }
+        if (parsed)
+            dispatch(session, message);
+        else
+            sendError(session, error);
     }
+    return true;
 }
 
 void Broker::refuseRate(Session *session, ParseError error)
 {
     // Echoes what was read of the message, like any other ERR.
+    const RoleLimits &limits = m_config.limits(session->role());
     ++m_stats.rateLimited;
     error.status = 429;
-    error.reason = "message rate limit exceeded (" + QByteArray::number(m_config.maxMessagesPerSecond)
-        + " per second, burst " + QByteArray::number(m_config.messageBurst) + ")";
+    error.reason = "message rate limit exceeded (" + QByteArray::number(limits.maxMessagesPerSecond)
+        + " per second, burst " + QByteArray::number(limits.messageBurst) + ")";
     sendError(session, error);
 }
 
@@ -588,7 +659,8 @@ void Broker::handleSub(Session *session, const Message &message)
                   message.header(HeaderName::ReqId));
         return;
     }
-    switch (m_subscriptions.add(session->id(), message.target, m_config.maxSubscriptions)) {
+    const int maxSubscriptions = m_config.limits(session->role()).maxSubscriptions;
+    switch (m_subscriptions.add(session->id(), message.target, maxSubscriptions)) {
     case SubscriptionTable::AddResult::Added:
         Q_EMIT subscriptionAdded(session->id(), message.target);
         break;
@@ -596,7 +668,7 @@ void Broker::handleSub(Session *session, const Message &message)
         break; // repeating a SUB changes nothing
     case SubscriptionTable::AddResult::LimitReached:
         sendError(session, 429,
-                  "subscription limit reached (" + QByteArray::number(m_config.maxSubscriptions) + ")",
+                  "subscription limit reached (" + QByteArray::number(maxSubscriptions) + ")",
                   message.command, message.target, message.header(HeaderName::ReqId));
         break;
     }
@@ -657,9 +729,9 @@ void Broker::handleReq(Session *session, Message &message)
         sendError(session, 403, "no EREQ grant for " + message.target, message.command, message.target, reqId);
         return;
     }
-    if (m_requests.pendingOf(session->id()) >= m_config.maxPendingRequests) {
-        sendError(session, 429,
-                  "pending request limit reached (" + QByteArray::number(m_config.maxPendingRequests) + ")",
+    const int maxPending = m_config.limits(session->role()).maxPendingRequests;
+    if (m_requests.pendingOf(session->id()) >= maxPending) {
+        sendError(session, 429, "pending request limit reached (" + QByteArray::number(maxPending) + ")",
                   message.command, message.target, reqId);
         return;
     }
@@ -1008,6 +1080,7 @@ PeerInfo Broker::peerInfo(const Session *session) const
     info.bytesQueued = session->bytesQueued();
     info.subscriptions = int(m_subscriptions.countOf(session->id()));
     info.pendingRequests = m_requests.pendingOf(session->id());
+    info.inputPauses = session->inputPauses();
     return info;
 }
 

@@ -20,6 +20,7 @@
 #include <QWebSocketProtocol>
 
 #include <atomic>
+#include <limits>
 #include <optional>
 
 class QTcpServer;
@@ -101,9 +102,15 @@ protected:
 private:
     void onUpgraded(QTcpSocket *socket, const QByteArray &origin, const QByteArray &pending);
     void onUpgradeTimedOut(const QHostAddress &address, quint16 port);
+    // Accepting stopped (an accept error, or few descriptors left): resumes later.
+    void pauseAccepting(const QString &why);
     bool listenTls();
     QTcpServer *listener() const; // the ws:// or wss:// listening socket
     void onFrame(quint64 id, const QByteArray &frame, bool binary);
+    // Routes the messages of a frame from `offset` on; false when the peer
+    // was out of tokens and the rest waits (Session::holdInput()).
+    bool routeFrame(Session *session, const QByteArray &frame, bool binary, qsizetype offset);
+    void onInputResumeDue(quint64 id);
     void onDisconnected(quint64 id);
     void onPingSweep();
     void onExpiry();
@@ -164,6 +171,10 @@ private:
     PlainServer *m_plainServer = nullptr; // accepts ws://
     TlsServer *m_tlsServer = nullptr; // accepts wss:// when TLS is configured
     QString m_errorString;
+    int m_maxConnections = 0; // max_connections, within the open-file limit (listen())
+    QTimer m_acceptRetryTimer;
+    int m_acceptRetryMs = 0;
+    qint64 m_lastAcceptPauseMs = std::numeric_limits<qint64>::min() / 2;
     QHash<quint64, Session *> m_sessions;
     QHash<QByteArray, quint64> m_clientIds; // Client-Id -> connection
     QHash<QHostAddress, int> m_connectionsFrom; // open sessions per remote address

@@ -19,26 +19,38 @@ bool BrokerConfig::validate(QString *error) const
     if (!positive(codec.maxMessageSize, "max_message_size") || !positive(codec.maxHeaders, "max_headers")
         || !positive(codec.maxHeaderBytes, "max_header_bytes")
         || !positive(codec.maxTargetLength, "max_target_length") || !positive(maxFrameSize, "max_frame_size")
-        || !positive(outboundQueueBytes, "outbound_queue_bytes")
-        || !positive(maxSubscriptions, "max_subscriptions")
-        || !positive(maxPendingRequests, "max_pending_requests")
         || !positive(handshakeTimeoutMs, "handshake_timeout_ms")
         || !positive(requestTimeoutMs, "request_timeout_ms")
         || !positive(maxRequestTimeoutMs, "max_request_timeout_ms")
         || !positive(pingIntervalMs, "ping_interval_ms") || !positive(maxMissedPings, "max_missed_pings")
-        || !positive(shutdownGraceMs, "shutdown_grace_ms") || !positive(messageBurst, "message_burst")
-        || !positive(maxConnections, "max_connections")
-        || !positive(maxConnectionsPerAddress, "max_connections_per_address")) {
+        || !positive(shutdownGraceMs, "shutdown_grace_ms") || !positive(maxConnections, "max_connections")) {
         return false;
     }
+    // Named as the role's table spells them, whether set there or in [limits].
+    for (const auto &[limits, role] : {std::pair{&clientLimits, "client"}, std::pair{&serviceLimits, "service"}}) {
+        const auto name = [role](const char *key) {
+            return QStringLiteral("limits.%1.%2").arg(QLatin1StringView(role), QLatin1StringView(key));
+        };
+        const auto positiveLimit = [&](qint64 value, const char *key) {
+            return value > 0 || fail(name(key) + QStringLiteral(" must be positive"));
+        };
+        if (!positiveLimit(limits->outboundQueueBytes, "outbound_queue_bytes")
+            || !positiveLimit(limits->maxSubscriptions, "max_subscriptions")
+            || !positiveLimit(limits->maxPendingRequests, "max_pending_requests")
+            || !positiveLimit(limits->messageBurst, "message_burst")) {
+            return false;
+        }
+        if (limits->maxMessagesPerSecond < 0)
+            return fail(name("max_messages_per_second") + QStringLiteral(" must not be negative (0: no limit)"));
+    }
+    if (maxConnectionsPerAddress < 0)
+        return fail(QStringLiteral("max_connections_per_address must not be negative (0: no limit)"));
     if (failedKeysBeforeBackoff < 0)
         return fail(QStringLiteral("failed_keys_before_backoff must not be negative"));
     if (failedKeyBackoffMs < 0)
         return fail(QStringLiteral("failed_key_backoff_ms must not be negative (0: no back-off)"));
     if (failedKeyBackoffMs > 0 && maxFailedKeyBackoffMs < failedKeyBackoffMs)
         return fail(QStringLiteral("max_failed_key_backoff_ms must be at least failed_key_backoff_ms"));
-    if (maxMessagesPerSecond < 0)
-        return fail(QStringLiteral("max_messages_per_second must not be negative (0: no limit)"));
     if (idleSpinUs < 0 || idleSpinUs > kMaxIdleSpinUs)
         return fail(QStringLiteral("idle_spin_us must be from 0 (off) to %1").arg(kMaxIdleSpinUs));
     if (shutdownGraceMs > 3600 * 1000)

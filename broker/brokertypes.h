@@ -31,6 +31,7 @@ struct PeerInfo
     qint64 bytesQueued = 0;
     int subscriptions = 0;
     int pendingRequests = 0; // requests this peer waits for
+    quint64 inputPauses = 0; // times its input was held for its message rate
 };
 
 struct RequestInfo
@@ -79,6 +80,7 @@ struct BrokerStats
     quint64 tlsHandshakeFailures = 0; // wss:// only: TLS handshake failed or timed out (no WebSocket yet)
     quint64 upgradeTimeouts = 0;     // TCP (or TLS) connection closed: no WebSocket upgrade in time
     quint64 upgradesRefused = 0;     // answered with an HTTP error: not a valid WebSocket upgrade
+    quint64 acceptPauses = 0;        // accepting paused after an accept error or near the open-file limit
     quint64 keysRefused = 0;         // closed 1008 for a bad key
     quint64 keyBackoffRefused = 0;   // closed 1013: the address is backing off after bad keys
     quint64 handshakeTimeouts = 0;   // closed 1008 for no key in time
@@ -91,6 +93,8 @@ struct BrokerStats
     quint64 messagesTooLarge = 0;    // ERR 413 (message, headers)
     quint64 limitRefusals = 0;       // ERR 429 (subscriptions, pending requests, message rate)
     quint64 rateLimited = 0;         // ERR 429 for the message rate (also in limitRefusals)
+    quint64 inputPauses = 0;         // input held for the message rate (rate_limit_action "pace")
+    quint64 answersOverRate = 0;     // RES over the rate delivered all the same ("refuse")
     quint64 protocolCloses = 0;      // the peer broke RFC 6455: closed 1002, 1007 or 1009
     quint64 publishes = 0;
     quint64 publishesUnrouted = 0;   // PUB that matched no subscriber

@@ -1,5 +1,7 @@
 #include "coalescingsocket.h"
 
+#include "openfiles.h"
+
 #include <QTimer>
 
 #include <algorithm>
@@ -180,6 +182,10 @@ PlainServer::~PlainServer()
 
 void PlainServer::incomingConnection(qintptr descriptor)
 {
+    if (nearOpenFileLimit(long(descriptor))) {
+        pauseAccepting();
+        Q_EMIT descriptorsLow();
+    }
     auto *socket = new CoalescingSocket(&m_coalescer, this);
     if (!socket->setSocketDescriptor(descriptor)) {
         delete socket;

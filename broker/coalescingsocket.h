@@ -105,6 +105,9 @@ public:
 Q_SIGNALS:
     // A new connection, not upgraded yet; the receiver takes the socket.
     void accepted(CoalescingSocket *socket);
+    // The last accept left few descriptors (nearOpenFileLimit()): accepting is
+    // paused until resumeAccepting().
+    void descriptorsLow();
 
 protected:
     void incomingConnection(qintptr descriptor) override;

@@ -6,7 +6,8 @@
 
 #include <toml++/toml.h>
 
-#include <sstream>
+#include <algorithm>
+#include <limits>
 
 namespace Middleman {
 
@@ -178,14 +179,9 @@ private:
             {"max_headers", nullptr, &m_config->codec.maxHeaders},
             {"max_header_bytes", &maxHeaderBytes, nullptr},
             {"max_target_length", nullptr, &m_config->codec.maxTargetLength},
-            {"outbound_queue_bytes", &m_config->outboundQueueBytes, nullptr},
-            {"max_subscriptions", nullptr, &m_config->maxSubscriptions},
-            {"max_pending_requests", nullptr, &m_config->maxPendingRequests},
             {"handshake_timeout_ms", nullptr, &m_config->handshakeTimeoutMs},
             {"max_connections", nullptr, &m_config->maxConnections},
             {"max_connections_per_address", nullptr, &m_config->maxConnectionsPerAddress},
-            {"max_messages_per_second", nullptr, &m_config->maxMessagesPerSecond},
-            {"message_burst", nullptr, &m_config->messageBurst},
             {"failed_keys_before_backoff", nullptr, &m_config->failedKeysBeforeBackoff},
             {"failed_key_backoff_ms", nullptr, &m_config->failedKeyBackoffMs},
             {"max_failed_key_backoff_ms", nullptr, &m_config->maxFailedKeyBackoffMs},
@@ -196,27 +192,112 @@ private:
             {"shutdown_grace_ms", nullptr, &m_config->shutdownGraceMs},
             {"idle_spin_us", nullptr, &m_config->idleSpinUs},
         };
+        // A per-role key in [limits] sets both roles; [limits.client] and
+        // [limits.service] then set their own role, wherever they stand.
+        const toml::table *roleTables[2] = {nullptr, nullptr};
         for (const auto &[k, v] : *table) {
+            const std::string_view name = k.str();
+            if (name == "client" || name == "service") {
+                roleTables[name == "service"] = v.as_table();
+                if (!roleTables[name == "service"])
+                    return fail(QStringLiteral("limits.%1 must be a table ([limits.%1])").arg(qs(name)));
+                continue;
+            }
+            if (isRoleKey(name)) {
+                if (!readRoleKey(name, v, QStringLiteral("limits.") + qs(name), &m_config->clientLimits)
+                    || !readRoleKey(name, v, QStringLiteral("limits.") + qs(name), &m_config->serviceLimits)) {
+                    return false;
+                }
+                continue;
+            }
             const Field *field = nullptr;
             for (const Field &f : fields) {
-                if (k.str() == f.name)
+                if (name == f.name)
                     field = &f;
             }
             if (!field)
-                return fail(QStringLiteral("limits: unknown key '%1'").arg(qs(k.str())));
-            const auto value = v.value<int64_t>();
-            if (!value || !v.is_integer())
-                return fail(QStringLiteral("limits.%1 must be an integer").arg(qs(k.str())));
-            if (field->wide) {
-                *field->wide = *value;
-            } else {
-                if (*value > std::numeric_limits<int>::max() || *value < std::numeric_limits<int>::min())
-                    return fail(QStringLiteral("limits.%1 is out of range").arg(qs(k.str())));
-                *field->narrow = int(*value);
+                return fail(QStringLiteral("limits: unknown key '%1'").arg(qs(name)));
+            if (!(field->wide ? integer(v, QStringLiteral("limits.") + qs(name), field->wide)
+                              : integer(v, QStringLiteral("limits.") + qs(name), field->narrow))) {
+                return false;
+            }
+        }
+        const struct
+        {
+            const toml::table *table;
+            const char *name;
+            RoleLimits *limits;
+        } roles[] = {{roleTables[0], "client", &m_config->clientLimits},
+                     {roleTables[1], "service", &m_config->serviceLimits}};
+        for (const auto &[roleTable, role, limits] : roles) {
+            if (!roleTable)
+                continue;
+            const QString where = QStringLiteral("limits.") + QLatin1StringView(role);
+            for (const auto &[k, v] : *roleTable) {
+                const std::string_view name = k.str();
+                if (!isRoleKey(name)) {
+                    const bool shared = std::any_of(std::begin(fields), std::end(fields),
+                                                    [name](const Field &f) { return name == f.name; });
+                    return fail(shared ? QStringLiteral("%1: %2 is the same for every role; set it in [limits]")
+                                             .arg(where, qs(name))
+                                       : QStringLiteral("%1: unknown key '%2'").arg(where, qs(name)));
+                }
+                if (!readRoleKey(name, v, where + QLatin1Char('.') + qs(name), limits))
+                    return false;
             }
         }
         m_config->codec.maxMessageSize = qsizetype(maxMessageSize);
         m_config->codec.maxHeaderBytes = qsizetype(maxHeaderBytes);
+        return true;
+    }
+
+    // The keys of RoleLimits, spelled alike in [limits] and in the role tables.
+    static bool isRoleKey(std::string_view name)
+    {
+        return name == "max_messages_per_second" || name == "message_burst" || name == "rate_limit_action"
+            || name == "max_pending_requests" || name == "max_subscriptions" || name == "outbound_queue_bytes";
+    }
+
+    bool readRoleKey(std::string_view name, const toml::node &node, const QString &where, RoleLimits *limits)
+    {
+        if (name == "rate_limit_action") {
+            QString text;
+            if (!string(node, where, &text))
+                return false;
+            if (text == QLatin1String("pace"))
+                limits->rateLimitAction = RateLimitAction::Pace;
+            else if (text == QLatin1String("refuse"))
+                limits->rateLimitAction = RateLimitAction::Refuse;
+            else
+                return fail(QStringLiteral("%1 must be \"pace\" or \"refuse\", not '%2'").arg(where, text));
+            return true;
+        }
+        if (name == "outbound_queue_bytes")
+            return integer(node, where, &limits->outboundQueueBytes);
+        int *field = name == "max_messages_per_second" ? &limits->maxMessagesPerSecond
+            : name == "message_burst"                  ? &limits->messageBurst
+            : name == "max_pending_requests"           ? &limits->maxPendingRequests
+                                                       : &limits->maxSubscriptions;
+        return integer(node, where, field);
+    }
+
+    bool integer(const toml::node &node, const QString &where, qint64 *out)
+    {
+        const auto value = node.value<int64_t>();
+        if (!value || !node.is_integer())
+            return fail(where + QStringLiteral(" must be an integer"));
+        *out = *value;
+        return true;
+    }
+
+    bool integer(const toml::node &node, const QString &where, int *out)
+    {
+        qint64 value = 0;
+        if (!integer(node, where, &value))
+            return false;
+        if (value > std::numeric_limits<int>::max() || value < std::numeric_limits<int>::min())
+            return fail(where + QStringLiteral(" is out of range"));
+        *out = int(value);
         return true;
     }
 

@@ -6,6 +6,7 @@
 #include "eventloop.h"
 #include "keystore.h"
 #include "logging.h"
+#include "openfiles.h"
 #include "signalwatcher.h"
 
 #include <QCommandLineParser>
@@ -42,6 +43,8 @@ int hashKey(const QStringList &args)
 
 int main(int argc, char *argv[])
 {
+    // Each connection holds a descriptor (docs/configuration.md, max_connections).
+    raiseOpenFileLimit();
     // epoll (docs/design.md, "Event loop"); Qt's poll()-based one on request.
     if (!installBrokerEventDispatcher())
         preferScalableEventDispatcher();

@@ -6,6 +6,7 @@
 
 #include <QAbstractEventDispatcher>
 #include <QTimer>
+#include <QTimerEvent>
 #include <QTcpSocket>
 
 #include <cerrno>
@@ -15,6 +16,19 @@ namespace Middleman {
 
 using WebSocket::Opcode;
 using WebSocket::wireSize;
+
+namespace {
+
+// While its input is held, a socket's own buffer takes at most this much, and
+// then its read notifier goes off: the kernel's buffers fill, and TCP flow
+// control stops the sender.
+constexpr qint64 kHeldReadBuffer = 1;
+// A held connection goes on once its bucket holds this long's worth of its
+// rate (at least one token, at most a full bucket): a sender kept at its rate
+// costs a timer about every kPaceSliceMs, not one per message.
+constexpr qint64 kPaceSliceMs = 10;
+
+} // namespace
 
 OutFrame OutFrame::fromBytes(const QByteArray &bytes, bool binary)
 {
@@ -35,16 +49,12 @@ Session::Session(quint64 id, QTcpSocket *socket, const BrokerConfig &config, QOb
     , m_id(id)
     , m_socket(socket)
     , m_transport(qobject_cast<CoalescingSocket *>(socket))
-    , m_queueLimit(config.outboundQueueBytes)
     , m_peerAddress(socket->peerAddress())
     , m_peerPort(socket->peerPort())
     , m_connectedAt(QDateTime::currentDateTimeUtc())
-    , m_ratePerSecond(config.maxMessagesPerSecond)
-    , m_burstMilli(qint64(config.messageBurst) * 1000)
+    , m_queueLimit(config.clientLimits.outboundQueueBytes)
     , m_reader(config.maxFrameSize)
     , m_lastSeenMs(monotonicMs())
-    , m_milliTokens(m_burstMilli)
-    , m_refilledAtMs(m_lastSeenMs)
 {
     m_socket->setParent(this);
     connect(m_socket, &QTcpSocket::readyRead, this, &Session::onReadyRead);
@@ -112,12 +122,63 @@ bool Session::readReady(char *buffer, qsizetype size)
     return false;
 }
 
-void Session::accept(Role role, const QString &keyName, const QByteArray &clientId)
+void Session::holdInput(const QByteArray &frame, bool binary, qsizetype offset, qint64 nowMs)
+{
+    m_held = HeldFrame{frame, offset, binary};
+    if (!m_inputHeld) {
+        m_inputHeld = true;
+        ++m_inputPauses;
+        stopDirectReads();
+        m_socket->setReadBufferSize(kHeldReadBuffer);
+    }
+    const qint64 wanted = qBound<qint64>(1, m_ratePerSecond * kPaceSliceMs / 1000, m_burstMilli / 1000) * 1000;
+    refill(nowMs);
+    const qint64 missing = qMax<qint64>(0, wanted - m_milliTokens);
+    m_resumeTimer.start(int((missing + m_ratePerSecond - 1) / m_ratePerSecond), Qt::PreciseTimer, this);
+}
+
+void Session::resumeInput()
+{
+    if (!m_inputHeld)
+        return;
+    releaseInput();
+    // What was read before the hold comes first, then what the socket's buffer
+    // took meanwhile, then the socket.
+    onReadyRead();
+    if (!m_inputHeld)
+        startDirectReads();
+}
+
+void Session::releaseInput()
+{
+    m_inputHeld = false;
+    m_held = HeldFrame();
+    m_resumeTimer.stop();
+    m_socket->setReadBufferSize(0); // turns the read notifier back on
+}
+
+void Session::timerEvent(QTimerEvent *event)
+{
+    if (event->timerId() != m_resumeTimer.timerId()) {
+        QObject::timerEvent(event);
+        return;
+    }
+    m_resumeTimer.stop();
+    Q_EMIT inputResumeDue(m_id);
+}
+
+void Session::accept(Role role, const QString &keyName, const QByteArray &clientId, const RoleLimits &limits)
 {
     Q_ASSERT(m_state == State::Handshaking);
     m_role = role;
     m_keyName = keyName;
     m_clientId = clientId;
+    m_queueLimit = limits.outboundQueueBytes;
+    m_ratePerSecond = limits.maxMessagesPerSecond;
+    m_burstMilli = qint64(limits.messageBurst) * 1000;
+    m_rateLimitAction = limits.rateLimitAction;
+    m_milliTokens = m_burstMilli;
+    m_refilledAtMs = monotonicMs();
     m_state = State::Open;
     delete m_handshakeTimer;
     m_handshakeTimer = nullptr;
@@ -216,6 +277,18 @@ void Session::close(QWebSocketProtocol::CloseCode code, const QString &reason)
     flushBatch(); // messages queued before the close go out before it
     m_state = State::Closing;
     m_closedByBroker = true;
+    if (m_inputHeld) {
+        // The peer's close frame waits behind what it sent: read on, in the
+        // next turn, where every message is passed over while closing.
+        releaseInput();
+        QMetaObject::invokeMethod(
+            this,
+            [this] {
+                onReadyRead();
+                startDirectReads();
+            },
+            Qt::QueuedConnection);
+    }
     m_closeCode = quint16(code);
     m_closeReason = reason;
     delete m_handshakeTimer;
@@ -245,6 +318,12 @@ bool Session::pingIfIdle(qint64 nowMs, qint64 intervalMs, int maxMissed)
 {
     if (m_state != State::Open)
         return true;
+    if (m_inputHeld) {
+        // Not read because of its rate: it is sending, not silent.
+        m_lastSeenMs = nowMs;
+        m_missedPings = 0;
+        return true;
+    }
     // The first ping goes out once the peer has been silent for an interval (a
     // tenth of slack, as the sweep timer may fire early); while pings are
     // outstanding, every sweep without traffic counts one more miss.
@@ -259,6 +338,8 @@ bool Session::pingIfIdle(qint64 nowMs, qint64 intervalMs, int maxMissed)
 
 void Session::onReadyRead()
 {
+    if (m_inputHeld)
+        return; // left in the socket's buffer, which stops reading when full
     // read() of exactly the bytes Qt's buffer holds takes its chunk instead of
     // copying it, and the socket keeps no read chunk while idle (readAll() and
     // skip() leave a 16 KiB one in place for good). The reader adopts the bytes
@@ -271,7 +352,7 @@ void Session::onReadyRead()
 void Session::readEvents()
 {
     using Kind = WebSocket::FrameReader::Event::Kind;
-    for (;;) {
+    while (!m_inputHeld) {
         WebSocket::FrameReader::Event event = m_reader.next();
         switch (event.kind) {
         case Kind::None:

@@ -10,12 +10,15 @@
 #include "epolldispatcher.h"
 #include "websocket.h"
 
+#include <QBasicTimer>
 #include <QByteArray>
 #include <QDateTime>
 #include <QHostAddress>
 #include <QObject>
 #include <QString>
 #include <QWebSocketProtocol>
+
+#include <utility>
 
 class QTcpSocket;
 class QTimer;
@@ -72,8 +75,9 @@ public:
     // Call once the session's signals are connected.
     void start(const QByteArray &pending);
 
-    // Handshake accepted (section 2): replies "MM OK" and starts routing.
-    void accept(Role role, const QString &keyName, const QByteArray &clientId);
+    // Handshake accepted (section 2): replies "MM OK" and starts routing under
+    // the role's limits (section 7).
+    void accept(Role role, const QString &keyName, const QByteArray &clientId, const RoleLimits &limits);
 
     // Queues a frame. Returns false when the connection is not open or when this
     // frame takes its outbound queue over the limit (section 5); in the latter case
@@ -94,24 +98,45 @@ public:
     quint64 bytesIn() const { return m_bytesIn; }
     quint64 bytesOut() const { return m_bytesOut; }
     qint64 bytesQueued() const { return m_queued; }
+    qint64 queueLimit() const { return m_queueLimit; }
     void countMessageIn() { ++m_messagesIn; }
 
-    // Section 6: the message rate limit, a token bucket refilled lazily on use.
+    // Section 7: the message rate limit, a token bucket refilled lazily on use.
+    bool rateLimited() const { return m_ratePerSecond > 0; }
+    RateLimitAction rateLimitAction() const { return m_rateLimitAction; }
     // Takes one token; false when the bucket is empty (or rate 0: always true).
     bool takeToken(qint64 nowMs)
     {
         if (m_ratePerSecond == 0)
             return true;
-        if (nowMs > m_refilledAtMs) {
-            // Tokens in thousandths, so that every millisecond counts.
-            m_milliTokens = qMin(m_burstMilli, m_milliTokens + (nowMs - m_refilledAtMs) * m_ratePerSecond);
-            m_refilledAtMs = nowMs;
-        }
+        refill(nowMs);
         if (m_milliTokens < 1000)
             return false;
         m_milliTokens -= 1000;
         return true;
     }
+
+    // Pacing (rate_limit_action "pace", docs/design.md "Pacing"): a connection
+    // out of tokens is not read until its bucket holds enough for a few
+    // milliseconds of its rate again; TCP pushes back on the sender meanwhile.
+    // The rest of the frame being routed waits here, from `offset`, and
+    // inputResumeDue() comes when the tokens are there; ping misses are not
+    // counted meanwhile (the peer's pongs wait unread).
+    struct HeldFrame
+    {
+        QByteArray frame;
+        qsizetype offset = 0;
+        bool binary = false;
+    };
+    void holdInput(const QByteArray &frame, bool binary, qsizetype offset, qint64 nowMs);
+    bool inputHeld() const { return m_inputHeld; }
+    // The frame held by holdInput(), for the broker to route on when
+    // inputResumeDue() comes; the input stays held until resumeInput().
+    HeldFrame takeHeldFrame() { return std::exchange(m_held, HeldFrame()); }
+    // Reads on: the frames read already, then the socket; stops at once if
+    // one of them holds the input again.
+    void resumeInput();
+    quint64 inputPauses() const { return m_inputPauses; }
 
     // A number, not QWebSocketProtocol::CloseCode: a peer may close with any
     // code from 3000 to 4999, which that enum cannot hold.
@@ -128,12 +153,28 @@ Q_SIGNALS:
     void frameReceived(quint64 id, const QByteArray &frame, bool binary);
     void handshakeTimedOut(quint64 id);
     void queueOverflow(quint64 id);
+    // The held input may go on (holdInput()).
+    void inputResumeDue(quint64 id);
     // A batch was started; flushBatch() is due before the event loop waits again.
     void batchStarted(quint64 id);
     // The socket is gone; the broker forgets the session and deletes it.
     void disconnected(quint64 id);
 
+protected:
+    void timerEvent(QTimerEvent *event) override;
+
 private:
+    void refill(qint64 nowMs)
+    {
+        if (nowMs > m_refilledAtMs) {
+            // Tokens in thousandths, so that every millisecond counts.
+            m_milliTokens = qMin(m_burstMilli, m_milliTokens + (nowMs - m_refilledAtMs) * m_ratePerSecond);
+            m_refilledAtMs = nowMs;
+        }
+    }
+    // Ends a hold without reading on at once (a close: only the peer's close
+    // frame matters from now on, and it is read in the next turn).
+    void releaseInput();
     void onReadyRead();
     // ws:// under the broker's dispatcher: the input is read here, one read()
     // per readiness, instead of through Qt's read buffer (docs/design.md,
@@ -159,17 +200,18 @@ private:
     const quint64 m_id;
     QTcpSocket *const m_socket;
     CoalescingSocket *const m_transport; // the ws:// socket; none for wss://
-    const qint64 m_queueLimit;
     QHostAddress m_peerAddress;
     quint16 m_peerPort = 0;
     QDateTime m_connectedAt;
-    const qint64 m_ratePerSecond;
-    const qint64 m_burstMilli;
 
-    // Set once by accept().
+    // Set once by accept(); before it, the client limits hold.
     Role m_role = Role::None;
     QString m_keyName;
     QByteArray m_clientId;
+    qint64 m_queueLimit;
+    qint64 m_ratePerSecond = 0;
+    qint64 m_burstMilli = 0;
+    RateLimitAction m_rateLimitAction = RateLimitAction::Pace;
 
     State m_state = State::Handshaking;
     bool m_batching = false;
@@ -189,8 +231,12 @@ private:
     quint64 m_messagesIn = 0;
     quint64 m_messagesOut = 0;
     quint64 m_bytesIn = 0;
-    qint64 m_milliTokens = 0; // starts full (constructor)
+    qint64 m_milliTokens = 0; // starts full (accept())
     qint64 m_refilledAtMs = 0;
+    HeldFrame m_held;
+    QBasicTimer m_resumeTimer;
+    quint64 m_inputPauses = 0;
+    bool m_inputHeld = false;
     quint64 m_bytesOut = 0;
     quint16 m_closeCode = WebSocket::CloseNormal;
     QString m_closeReason;

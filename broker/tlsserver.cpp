@@ -1,5 +1,7 @@
 #include "tlsserver.h"
 
+#include "openfiles.h"
+
 #include <QSslSocket>
 #include <QTimer>
 
@@ -24,6 +26,10 @@ TlsServer::~TlsServer()
 
 void TlsServer::incomingConnection(qintptr descriptor)
 {
+    if (nearOpenFileLimit(long(descriptor))) {
+        pauseAccepting();
+        Q_EMIT descriptorsLow();
+    }
     auto *socket = new QSslSocket(this);
     if (!socket->setSocketDescriptor(descriptor)) {
         delete socket;

@@ -39,6 +39,8 @@ Q_SIGNALS:
     void encrypted(QSslSocket *socket, int msLeft);
     // The TLS handshake with this peer failed or took too long; the connection is gone.
     void handshakeFailed(const QHostAddress &address, quint16 port, const QString &reason);
+    // As PlainServer::descriptorsLow(): accepting is paused.
+    void descriptorsLow();
 
 protected:
     void incomingConnection(qintptr descriptor) override;

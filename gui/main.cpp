@@ -6,6 +6,7 @@
 #include "commandline.h"
 #include "eventloop.h"
 #include "mainwindow.h"
+#include "openfiles.h"
 #include "signalwatcher.h"
 
 #include <QApplication>
@@ -18,6 +19,7 @@ using namespace Middleman;
 
 int main(int argc, char *argv[])
 {
+    raiseOpenFileLimit(); // as the daemon: each connection holds a descriptor
     preferScalableEventDispatcher(); // the window's thread; the broker's gets epoll below
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("middleman-console"));

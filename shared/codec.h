@@ -46,6 +46,8 @@ public:
 
     // Fills `message` or `error` and says which; End once the frame is used up.
     Item next(Message &message, ParseError &error);
+    // Where the message (or error) next() returned last begins in the frame.
+    qsizetype messageStart() const { return m_start; }
 
 private:
     bool readLine(QByteArrayView &line);

@@ -34,10 +34,24 @@ QList<std::pair<QByteArray, qint64>> numbers(const BrokerConfig &c)
         {"max_headers", c.codec.maxHeaders},
         {"max_header_bytes", c.codec.maxHeaderBytes},
         {"max_target_length", c.codec.maxTargetLength},
-        {"outbound_queue_bytes", c.outboundQueueBytes},
-        {"max_subscriptions", c.maxSubscriptions},
-        {"max_pending_requests", c.maxPendingRequests},
+        {"client.max_messages_per_second", c.clientLimits.maxMessagesPerSecond},
+        {"client.message_burst", c.clientLimits.messageBurst},
+        {"client.rate_limit_action", qint64(c.clientLimits.rateLimitAction)},
+        {"client.outbound_queue_bytes", c.clientLimits.outboundQueueBytes},
+        {"client.max_subscriptions", c.clientLimits.maxSubscriptions},
+        {"client.max_pending_requests", c.clientLimits.maxPendingRequests},
+        {"service.max_messages_per_second", c.serviceLimits.maxMessagesPerSecond},
+        {"service.message_burst", c.serviceLimits.messageBurst},
+        {"service.rate_limit_action", qint64(c.serviceLimits.rateLimitAction)},
+        {"service.outbound_queue_bytes", c.serviceLimits.outboundQueueBytes},
+        {"service.max_subscriptions", c.serviceLimits.maxSubscriptions},
+        {"service.max_pending_requests", c.serviceLimits.maxPendingRequests},
         {"handshake_timeout_ms", c.handshakeTimeoutMs},
+        {"max_connections", c.maxConnections},
+        {"max_connections_per_address", c.maxConnectionsPerAddress},
+        {"failed_keys_before_backoff", c.failedKeysBeforeBackoff},
+        {"failed_key_backoff_ms", c.failedKeyBackoffMs},
+        {"max_failed_key_backoff_ms", c.maxFailedKeyBackoffMs},
         {"request_timeout_ms", c.requestTimeoutMs},
         {"max_request_timeout_ms", c.maxRequestTimeoutMs},
         {"ping_interval_ms", c.pingIntervalMs},
@@ -66,6 +80,12 @@ QList<QByteArray> differences(const BrokerConfig &a, const BrokerConfig &b)
     if (a.grants.size() != b.grants.size())
         names.append("grants");
     return names;
+}
+
+// A per-role key of [limits] sets the field of both roles.
+QList<QByteArray> bothRoles(const QByteArray &key)
+{
+    return {"client." + key, "service." + key};
 }
 
 QStringList names(const QList<KeyConfig> &keys)
@@ -103,6 +123,8 @@ private Q_SLOTS:
     void loadEverything();
     void loadEachLimit_data();
     void loadEachLimit();
+    void loadRoleLimits_data();
+    void loadRoleLimits();
     void absentMeansDefault_data();
     void absentMeansDefault();
     void loadErrors_data();
@@ -220,9 +242,11 @@ void tst_ConfigFile::loadEverything()
     QCOMPARE(config.codec.maxHeaders, 32);
     QCOMPARE(config.codec.maxHeaderBytes, qsizetype(8192));
     QCOMPARE(config.codec.maxTargetLength, 128);
-    QCOMPARE(config.outboundQueueBytes, qint64(1048576));
-    QCOMPARE(config.maxSubscriptions, 50);
-    QCOMPARE(config.maxPendingRequests, 60);
+    for (const RoleLimits *limits : {&config.clientLimits, &config.serviceLimits}) {
+        QCOMPARE(limits->outboundQueueBytes, qint64(1048576));
+        QCOMPARE(limits->maxSubscriptions, 50);
+        QCOMPARE(limits->maxPendingRequests, 60);
+    }
     QCOMPARE(config.handshakeTimeoutMs, 2000);
     QCOMPARE(config.requestTimeoutMs, 1500);
     QCOMPARE(config.maxRequestTimeoutMs, 9000);
@@ -244,42 +268,113 @@ void tst_ConfigFile::loadEachLimit_data()
 {
     QTest::addColumn<QByteArray>("name");
     QTest::addColumn<qint64>("value");
+    QTest::addColumn<QList<QByteArray>>("fields"); // empty: the field named `name`
 
     // Each [limits] key reaches its own field, and only it. Large values for the
     // 64-bit sizes check nothing is cut to 32 bits on the way.
-    QTest::addRow("max_message_size") << QByteArrayLiteral("max_message_size") << qint64(5'000'000'000);
-    QTest::addRow("max_frame_size") << QByteArrayLiteral("max_frame_size") << qint64(6'000'000'000);
-    QTest::addRow("max_headers") << QByteArrayLiteral("max_headers") << qint64(7);
-    QTest::addRow("max_header_bytes") << QByteArrayLiteral("max_header_bytes") << qint64(3'000'000'000);
-    QTest::addRow("max_target_length") << QByteArrayLiteral("max_target_length") << qint64(64);
-    QTest::addRow("outbound_queue_bytes") << QByteArrayLiteral("outbound_queue_bytes") << qint64(4'294'967'296);
-    QTest::addRow("max_subscriptions") << QByteArrayLiteral("max_subscriptions") << qint64(3);
-    QTest::addRow("max_pending_requests") << QByteArrayLiteral("max_pending_requests") << qint64(4);
-    QTest::addRow("handshake_timeout_ms") << QByteArrayLiteral("handshake_timeout_ms") << qint64(1234);
-    QTest::addRow("request_timeout_ms") << QByteArrayLiteral("request_timeout_ms") << qint64(2345);
-    QTest::addRow("max_request_timeout_ms") << QByteArrayLiteral("max_request_timeout_ms") << qint64(3456);
-    QTest::addRow("ping_interval_ms") << QByteArrayLiteral("ping_interval_ms") << qint64(4567);
-    QTest::addRow("max_missed_pings") << QByteArrayLiteral("max_missed_pings") << qint64(9);
-    QTest::addRow("shutdown_grace_ms") << QByteArrayLiteral("shutdown_grace_ms") << qint64(5678);
-    QTest::addRow("idle_spin_us") << QByteArrayLiteral("idle_spin_us") << qint64(321);
-    QTest::addRow("narrow field at int max") << QByteArrayLiteral("max_subscriptions") << qint64(2147483647);
+    QTest::addRow("max_message_size") << QByteArrayLiteral("max_message_size") << qint64(5'000'000'000) << QList<QByteArray>();
+    QTest::addRow("max_frame_size") << QByteArrayLiteral("max_frame_size") << qint64(6'000'000'000) << QList<QByteArray>();
+    QTest::addRow("max_headers") << QByteArrayLiteral("max_headers") << qint64(7) << QList<QByteArray>();
+    QTest::addRow("max_header_bytes") << QByteArrayLiteral("max_header_bytes") << qint64(3'000'000'000) << QList<QByteArray>();
+    QTest::addRow("max_target_length") << QByteArrayLiteral("max_target_length") << qint64(64) << QList<QByteArray>();
+    QTest::addRow("outbound_queue_bytes") << QByteArrayLiteral("outbound_queue_bytes") << qint64(4'294'967'296) << bothRoles("outbound_queue_bytes");
+    QTest::addRow("max_subscriptions") << QByteArrayLiteral("max_subscriptions") << qint64(3) << bothRoles("max_subscriptions");
+    QTest::addRow("max_pending_requests") << QByteArrayLiteral("max_pending_requests") << qint64(4) << bothRoles("max_pending_requests");
+    QTest::addRow("handshake_timeout_ms") << QByteArrayLiteral("handshake_timeout_ms") << qint64(1234) << QList<QByteArray>();
+    QTest::addRow("request_timeout_ms") << QByteArrayLiteral("request_timeout_ms") << qint64(2345) << QList<QByteArray>();
+    QTest::addRow("max_request_timeout_ms") << QByteArrayLiteral("max_request_timeout_ms") << qint64(3456) << QList<QByteArray>();
+    QTest::addRow("ping_interval_ms") << QByteArrayLiteral("ping_interval_ms") << qint64(4567) << QList<QByteArray>();
+    QTest::addRow("max_missed_pings") << QByteArrayLiteral("max_missed_pings") << qint64(9) << QList<QByteArray>();
+    QTest::addRow("shutdown_grace_ms") << QByteArrayLiteral("shutdown_grace_ms") << qint64(5678) << QList<QByteArray>();
+    QTest::addRow("idle_spin_us") << QByteArrayLiteral("idle_spin_us") << qint64(321) << QList<QByteArray>();
+    QTest::addRow("narrow field at int max") << QByteArrayLiteral("max_subscriptions") << qint64(2147483647) << bothRoles("max_subscriptions");
+    QTest::addRow("max_messages_per_second") << QByteArrayLiteral("max_messages_per_second") << qint64(77)
+                                             << bothRoles("max_messages_per_second");
+    QTest::addRow("message_burst") << QByteArrayLiteral("message_burst") << qint64(88) << bothRoles("message_burst");
+    QTest::addRow("max_connections") << QByteArrayLiteral("max_connections") << qint64(12) << QList<QByteArray>();
+    QTest::addRow("max_connections_per_address") << QByteArrayLiteral("max_connections_per_address") << qint64(13)
+                                                 << QList<QByteArray>();
+    QTest::addRow("failed_keys_before_backoff") << QByteArrayLiteral("failed_keys_before_backoff") << qint64(14)
+                                                << QList<QByteArray>();
+    QTest::addRow("failed_key_backoff_ms") << QByteArrayLiteral("failed_key_backoff_ms") << qint64(15)
+                                           << QList<QByteArray>();
+    QTest::addRow("max_failed_key_backoff_ms") << QByteArrayLiteral("max_failed_key_backoff_ms") << qint64(16)
+                                               << QList<QByteArray>();
 }
 
 void tst_ConfigFile::loadEachLimit()
 {
     QFETCH(QByteArray, name);
     QFETCH(qint64, value);
+    QFETCH(QList<QByteArray>, fields);
+    if (fields.isEmpty())
+        fields = {name};
 
     BrokerConfig config;
     QString error;
     QVERIFY2(loadConfigText("[limits]\n" + name + " = " + QByteArray::number(value) + '\n', kSource, &config,
                             nullptr, &error),
              qPrintable(error));
-    QCOMPARE(differences(config, BrokerConfig()), QList<QByteArray>{name});
+    QCOMPARE(differences(config, BrokerConfig()), fields);
     for (const auto &[field, number] : numbers(config)) {
-        if (field == name)
+        if (fields.contains(field))
             QCOMPARE(number, value);
     }
+}
+
+void tst_ConfigFile::loadRoleLimits_data()
+{
+    QTest::addColumn<QByteArray>("text");
+    QTest::addColumn<QList<std::pair<QByteArray, qint64>>>("changed"); // every field that differs from the default
+    using Changes = QList<std::pair<QByteArray, qint64>>;
+    const qint64 refuse = qint64(RateLimitAction::Refuse);
+
+    QTest::addRow("[limits.client] sets clients only")
+        << QByteArrayLiteral("[limits.client]\nmax_messages_per_second = 50\nmessage_burst = 60\n"
+                             "rate_limit_action = \"refuse\"\nmax_pending_requests = 70\n"
+                             "max_subscriptions = 80\noutbound_queue_bytes = 90\n")
+        << Changes{{"client.max_messages_per_second", 50}, {"client.message_burst", 60},
+                   {"client.rate_limit_action", refuse},   {"client.outbound_queue_bytes", 90},
+                   {"client.max_subscriptions", 80},       {"client.max_pending_requests", 70}};
+    QTest::addRow("[limits.service] sets services only")
+        << QByteArrayLiteral("[limits.service]\nmax_messages_per_second = 5000\nrate_limit_action = \"refuse\"\n")
+        << Changes{{"service.max_messages_per_second", 5000}, {"service.rate_limit_action", refuse}};
+    QTest::addRow("a key in [limits] sets both roles")
+        << QByteArrayLiteral("[limits]\nrate_limit_action = \"refuse\"\nmax_messages_per_second = 5\n")
+        << Changes{{"client.max_messages_per_second", 5}, {"client.rate_limit_action", refuse},
+                   {"service.max_messages_per_second", 5}, {"service.rate_limit_action", refuse}};
+    QTest::addRow("a role table wins over [limits]")
+        << QByteArrayLiteral("[limits]\nmax_subscriptions = 7\n[limits.service]\nmax_subscriptions = 9\n")
+        << Changes{{"client.max_subscriptions", 7}, {"service.max_subscriptions", 9}};
+    QTest::addRow("a role table wins, written first")
+        << QByteArrayLiteral("[limits.client]\nmax_subscriptions = 9\n[limits]\nmax_subscriptions = 7\n")
+        << Changes{{"client.max_subscriptions", 9}, {"service.max_subscriptions", 7}};
+    QTest::addRow("inline role tables")
+        << QByteArrayLiteral("[limits]\nclient = { max_pending_requests = 3 }\nservice = { max_pending_requests = 4 }\n")
+        << Changes{{"client.max_pending_requests", 3}, {"service.max_pending_requests", 4}};
+    QTest::addRow("pace spelled out") << QByteArrayLiteral("[limits.client]\nrate_limit_action = \"pace\"\n")
+                                      << Changes{};
+    QTest::addRow("empty role tables") << QByteArrayLiteral("[limits.client]\n[limits.service]\n") << Changes{};
+}
+
+void tst_ConfigFile::loadRoleLimits()
+{
+    QFETCH(QByteArray, text);
+    using Changes = QList<std::pair<QByteArray, qint64>>;
+    QFETCH(Changes, changed);
+
+    BrokerConfig config;
+    QString error;
+    QVERIFY2(loadConfigText(text, kSource, &config, nullptr, &error), qPrintable(error));
+    Changes actual;
+    const auto defaults = numbers(BrokerConfig());
+    const auto loaded = numbers(config);
+    for (qsizetype i = 0; i < loaded.size(); ++i) {
+        if (loaded.at(i).second != defaults.at(i).second)
+            actual.append(loaded.at(i));
+    }
+    QCOMPARE(actual, changed);
+    QVERIFY2(config.validate(&error), qPrintable(error));
 }
 
 void tst_ConfigFile::absentMeansDefault_data()
@@ -356,6 +451,27 @@ void tst_ConfigFile::loadErrors_data()
                                         << QStringLiteral("limits.max_subscriptions must be an integer");
     QTest::addRow("limit too large for its field") << QByteArrayLiteral("[limits]\nmax_headers = 3000000000\n")
                                                    << QStringLiteral("limits.max_headers is out of range");
+    QTest::addRow("role table not a table") << QByteArrayLiteral("[limits]\nclient = 5\n")
+                                            << QStringLiteral("limits.client must be a table ([limits.client])");
+    QTest::addRow("unknown role table") << QByteArrayLiteral("[limits.admin]\nmax_subscriptions = 5\n")
+                                        << QStringLiteral("limits: unknown key 'admin'");
+    QTest::addRow("unknown key in a role table") << QByteArrayLiteral("[limits.service]\nmax_subs = 5\n")
+                                                 << QStringLiteral("limits.service: unknown key 'max_subs'");
+    QTest::addRow("shared limit in a role table")
+        << QByteArrayLiteral("[limits.client]\nmax_frame_size = 5\n")
+        << QStringLiteral("limits.client: max_frame_size is the same for every role; set it in [limits]");
+    QTest::addRow("role limit as a string") << QByteArrayLiteral("[limits.client]\nmax_subscriptions = \"5\"\n")
+                                            << QStringLiteral("limits.client.max_subscriptions must be an integer");
+    QTest::addRow("role limit too large") << QByteArrayLiteral("[limits.service]\nmessage_burst = 3000000000\n")
+                                          << QStringLiteral("limits.service.message_burst is out of range");
+    QTest::addRow("unknown rate_limit_action")
+        << QByteArrayLiteral("[limits.client]\nrate_limit_action = \"drop\"\n")
+        << QStringLiteral("limits.client.rate_limit_action must be \"pace\" or \"refuse\", not 'drop'");
+    QTest::addRow("rate_limit_action in capitals")
+        << QByteArrayLiteral("[limits]\nrate_limit_action = \"PACE\"\n")
+        << QStringLiteral("limits.rate_limit_action must be \"pace\" or \"refuse\", not 'PACE'");
+    QTest::addRow("rate_limit_action not a string") << QByteArrayLiteral("[limits]\nrate_limit_action = 1\n")
+                                                    << QStringLiteral("limits.rate_limit_action must be a string");
     QTest::addRow("keys not an array") << QByteArrayLiteral("service_keys = \"k\"\n")
                                        << QStringLiteral("service_keys must be an array of tables");
     QTest::addRow("keys entry not a table") << QByteArrayLiteral("client_keys = [\"k\"]\n")
@@ -516,12 +632,25 @@ void tst_ConfigFile::validate_data()
         QStringLiteral("max_target_length") + positive);
     row("max_frame_size zero", [](BrokerConfig *c) { c->maxFrameSize = 0; },
         QStringLiteral("max_frame_size") + positive);
-    row("outbound_queue_bytes negative", [](BrokerConfig *c) { c->outboundQueueBytes = -5; },
-        QStringLiteral("outbound_queue_bytes") + positive);
-    row("max_subscriptions zero", [](BrokerConfig *c) { c->maxSubscriptions = 0; },
-        QStringLiteral("max_subscriptions") + positive);
-    row("max_pending_requests negative", [](BrokerConfig *c) { c->maxPendingRequests = -1; },
-        QStringLiteral("max_pending_requests") + positive);
+    row("client outbound_queue_bytes negative", [](BrokerConfig *c) { c->clientLimits.outboundQueueBytes = -5; },
+        QStringLiteral("limits.client.outbound_queue_bytes") + positive);
+    row("service outbound_queue_bytes zero", [](BrokerConfig *c) { c->serviceLimits.outboundQueueBytes = 0; },
+        QStringLiteral("limits.service.outbound_queue_bytes") + positive);
+    row("client max_subscriptions zero", [](BrokerConfig *c) { c->clientLimits.maxSubscriptions = 0; },
+        QStringLiteral("limits.client.max_subscriptions") + positive);
+    row("service max_pending_requests negative", [](BrokerConfig *c) { c->serviceLimits.maxPendingRequests = -1; },
+        QStringLiteral("limits.service.max_pending_requests") + positive);
+    row("service message_burst zero", [](BrokerConfig *c) { c->serviceLimits.messageBurst = 0; },
+        QStringLiteral("limits.service.message_burst") + positive);
+    row("client max_messages_per_second negative", [](BrokerConfig *c) { c->clientLimits.maxMessagesPerSecond = -1; },
+        QStringLiteral("limits.client.max_messages_per_second must not be negative (0: no limit)"));
+    row("client max_messages_per_second off", [](BrokerConfig *c) { c->clientLimits.maxMessagesPerSecond = 0; },
+        QString());
+    row("max_connections zero", [](BrokerConfig *c) { c->maxConnections = 0; },
+        QStringLiteral("max_connections") + positive);
+    row("max_connections_per_address negative", [](BrokerConfig *c) { c->maxConnectionsPerAddress = -1; },
+        QStringLiteral("max_connections_per_address must not be negative (0: no limit)"));
+    row("max_connections_per_address off", [](BrokerConfig *c) { c->maxConnectionsPerAddress = 0; }, QString());
     row("handshake_timeout_ms zero", [](BrokerConfig *c) { c->handshakeTimeoutMs = 0; },
         QStringLiteral("handshake_timeout_ms") + positive);
     row("request_timeout_ms zero", [](BrokerConfig *c) { c->requestTimeoutMs = 0; },

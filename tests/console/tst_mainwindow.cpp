@@ -67,7 +67,7 @@ BrokerConfig windowConfig()
     BrokerConfig config = testConfig();
     config.port = 0;
     // The load test measures the GUI at full speed, not the message rate limit.
-    config.maxMessagesPerSecond = 0;
+    config.forEachRole([](RoleLimits &limits) { limits.maxMessagesPerSecond = 0; });
     return config;
 }
 

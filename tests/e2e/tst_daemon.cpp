@@ -431,6 +431,15 @@ void tst_Daemon::invalidConfig_data()
     QTest::addRow("one key for two roles")
         << QByteArray(keys + "[[client_keys]]\nname = \"dup\"\nkey = \"svc-key-1\"\n")
         << QByteArray("key 'dup' is configured more than once");
+    QTest::addRow("bad rate_limit_action") << QByteArray(keys + "[limits.client]\nrate_limit_action = \"drop\"\n")
+                                           << QByteArray("limits.client.rate_limit_action must be \"pace\" or \"refuse\"");
+    QTest::addRow("negative rate for a role")
+        << QByteArray(keys + "[limits.service]\nmax_messages_per_second = -1\n")
+        << QByteArray("limits.service.max_messages_per_second must not be negative (0: no limit)");
+    QTest::addRow("zero burst in [limits]") << QByteArray(keys + "[limits]\nmessage_burst = 0\n")
+                                            << QByteArray("limits.client.message_burst must be positive");
+    QTest::addRow("shared limit in a role table") << QByteArray(keys + "[limits.service]\nmax_connections = 5\n")
+                                                  << QByteArray("max_connections is the same for every role");
     QTest::addRow("missing file") << QByteArray() << QByteArray("cannot read");
 }
 

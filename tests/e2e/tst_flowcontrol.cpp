@@ -67,7 +67,7 @@ void tst_FlowControl::slowConsumerClosed()
 {
     QFETCH(bool, batch);
     BrokerConfig config = testConfig();
-    config.outboundQueueBytes = 256 * 1024;
+    config.forEachRole([](RoleLimits &limits) { limits.outboundQueueBytes = 256 * 1024; });
     config.grants = {GrantConfig{Command::Esub, "feed"}};
     const auto broker = startBroker(config);
 
@@ -170,7 +170,7 @@ void tst_FlowControl::burstToReadingPeer()
     QFETCH(bool, batch);
     BrokerConfig config = testConfig();
     config.grants = {GrantConfig{Command::Esub, "feed"}};
-    config.outboundQueueBytes = 64 * 1024;
+    config.forEachRole([](RoleLimits &limits) { limits.outboundQueueBytes = 64 * 1024; });
     const auto broker = startBroker(config);
     TestPeer publisher;
     TestPeer reader;
@@ -202,7 +202,7 @@ void tst_FlowControl::slowServiceAnswersItsRequests()
     // Section 5: a slow consumer that is a service takes its pending requests
     // with it, and each requester is told so with a 503.
     BrokerConfig config = testConfig();
-    config.outboundQueueBytes = 256 * 1024;
+    config.forEachRole([](RoleLimits &limits) { limits.outboundQueueBytes = 256 * 1024; });
     // Long enough that the 503s can only come from the start of the close, not
     // from the abort at the end of the grace period.
     config.shutdownGraceMs = 60000;
@@ -394,7 +394,7 @@ void tst_FlowControl::frameTooLarge()
 void tst_FlowControl::subscriptionLimit()
 {
     BrokerConfig config = testConfig();
-    config.maxSubscriptions = 3;
+    config.forEachRole([](RoleLimits &limits) { limits.maxSubscriptions = 3; });
     const auto broker = startBroker(config);
     TestPeer peer;
     TestPeer other;

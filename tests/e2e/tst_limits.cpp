@@ -1,7 +1,8 @@
-// PROTOCOL.md 6 (limits that protect the broker), with real peers: the message
-// rate per connection, the connections in total and per remote address, the
-// Origin allow-list for browsers, and the back-off for bad keys per address;
-// and the idle spin (docs/design.md) that [limits] sets too.
+// docs/protocol.md 7 (limits that protect the broker), with real peers: the
+// limits by role, the message rate per connection with its two actions (pace:
+// the input is held; refuse: ERR 429), the connections in total and per remote
+// address, the Origin allow-list for browsers, and the back-off for bad keys
+// per address; and the idle spin (docs/design.md) that [limits] sets too.
 
 #include "configfile.h"
 #include "epolldispatcher.h"
@@ -32,10 +33,16 @@ public:
     static void initMain() { installBrokerEventDispatcher(); }
 
 private Q_SLOTS:
-    void rateConfig();
-    void rateLimited();
+    void defaults();
+    void rateLimitsByRole();
+    void rateRefused();
     void rateRefills();
     void rateUnlimited();
+    void refuseNeverRefusesAnswers();
+    void paceDeliversEverything_data();
+    void paceDeliversEverything();
+    void pacedPeerIsNotPingedOut();
+    void pacedPeerClosesAtOnce();
     void connectionLimits_data();
     void connectionLimits();
     void originAllowList();
@@ -44,50 +51,80 @@ private Q_SLOTS:
     void idleSpinConfig();
 };
 
-void tst_Limits::rateConfig()
+void tst_Limits::defaults()
 {
-    BrokerConfig config;
-    QCOMPARE(config.maxMessagesPerSecond, 10000);
-    QCOMPARE(config.messageBurst, 20000);
+    // The documented defaults (docs/configuration.md, "Defaults and what they
+    // are for"): clients paced at a protective rate, services unlimited; no
+    // limit per address and no key back-off, which would refuse every peer
+    // behind one proxy or NAT.
+    const BrokerConfig config;
+    QCOMPARE(config.clientLimits.maxMessagesPerSecond, 10000);
+    QCOMPARE(config.clientLimits.messageBurst, 20000);
+    QCOMPARE(config.clientLimits.rateLimitAction, RateLimitAction::Pace);
+    QCOMPARE(config.clientLimits.maxPendingRequests, 10000);
+    QCOMPARE(config.clientLimits.maxSubscriptions, 10000);
+    QCOMPARE(config.clientLimits.outboundQueueBytes, qint64(8 * 1024 * 1024));
+    QCOMPARE(config.serviceLimits.maxMessagesPerSecond, 0);
+    QCOMPARE(config.serviceLimits.rateLimitAction, RateLimitAction::Pace);
+    QCOMPARE(config.serviceLimits.maxPendingRequests, 100000);
+    QCOMPARE(config.serviceLimits.maxSubscriptions, 100000);
+    QCOMPARE(config.serviceLimits.outboundQueueBytes, qint64(64 * 1024 * 1024));
+    QCOMPARE(config.maxConnections, 100000);
+    QCOMPARE(config.maxConnectionsPerAddress, 0);
+    QCOMPARE(config.failedKeyBackoffMs, 0);
     QString error;
-    QVERIFY2(loadConfigText("[limits]\nmax_messages_per_second = 5\nmessage_burst = 7\n", QStringLiteral("t"),
-                            &config, nullptr, &error),
-             qPrintable(error));
-    QCOMPARE(config.maxMessagesPerSecond, 5);
-    QCOMPARE(config.messageBurst, 7);
-    QVERIFY(config.validate(&error));
-    config.maxMessagesPerSecond = 0;
-    QVERIFY(config.validate(&error));
-    config.maxMessagesPerSecond = -1;
-    QVERIFY(!config.validate(&error));
-    QVERIFY2(error.contains(QStringLiteral("max_messages_per_second")), qPrintable(error));
-    config.maxMessagesPerSecond = 5;
-    config.messageBurst = 0;
-    QVERIFY(!config.validate(&error));
-    QVERIFY2(error.contains(QStringLiteral("message_burst")), qPrintable(error));
-
-    config = BrokerConfig();
-    QCOMPARE(config.maxConnections, 10000);
-    QCOMPARE(config.maxConnectionsPerAddress, 1000);
-    QVERIFY2(loadConfigText("[limits]\nmax_connections = 3\nmax_connections_per_address = 2\n",
-                            QStringLiteral("t"), &config, nullptr, &error),
-             qPrintable(error));
-    QCOMPARE(config.maxConnections, 3);
-    QCOMPARE(config.maxConnectionsPerAddress, 2);
-    config.maxConnectionsPerAddress = 0;
-    QVERIFY(!config.validate(&error));
-    QVERIFY2(error.contains(QStringLiteral("max_connections_per_address")), qPrintable(error));
+    QVERIFY2(config.validate(&error), qPrintable(error));
 }
 
-void tst_Limits::rateLimited()
+void tst_Limits::rateLimitsByRole()
+{
+    // A client over its rate is refused (here: "refuse"); a service, with no
+    // limit of its own, sends as much in the same frame.
+    BrokerConfig config = testConfig();
+    config.clientLimits.maxMessagesPerSecond = 1;
+    config.clientLimits.messageBurst = 2;
+    config.clientLimits.rateLimitAction = RateLimitAction::Refuse;
+    config.grants = {GrantConfig{Command::Epub, "feed"}};
+    const auto broker = startBroker(config);
+
+    TestPeer client;
+    TestPeer service;
+    TestPeer subscriber;
+    QVERIFY(client.connectWithKey(broker->serverUrl(), kClientKey));
+    QVERIFY(service.connectWithKey(broker->serverUrl(), kServiceKey));
+    QVERIFY(subscriber.connectWithKey(broker->serverUrl(), kServiceKey2));
+    QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
+    subscriber.send(msg(Command::Sub, "feed"));
+    QTRY_COMPARE(subscribed.size(), 1);
+
+    service.send(pubFrame("feed", 50));
+    QVERIFY(subscriber.waitForCount(50));
+    QVERIFY(service.sync());
+    QVERIFY(service.messages.isEmpty());
+    client.send(pubFrame("feed", 5));
+    for (int i = 3; i <= 5; ++i) {
+        const QByteArray reqId = "p" + QByteArray::number(i);
+        const std::optional<Message> err = client.waitFor(
+            [&](const Message &m) { return m.command == Command::Err && m.header(HeaderName::ReqId) == reqId; });
+        QVERIFY2(err.has_value(), reqId.constData());
+        QCOMPARE(err->header(HeaderName::Status), QByteArray("429"));
+        QVERIFY2(err->body.startsWith("message rate limit exceeded (1 per second, burst 2)"), err->body.constData());
+    }
+    QVERIFY(subscriber.waitForCount(52));
+    QCOMPARE(broker->stats().rateLimited, quint64(3));
+}
+
+void tst_Limits::rateRefused()
 {
     // One token a second and a burst of five: of eight messages in one frame,
     // five pass and three get ERR 429; other connections have their own bucket.
     BrokerConfig config = testConfig();
-    config.maxMessagesPerSecond = 1;
-    config.messageBurst = 5;
+    config.forEachRole([](RoleLimits &limits) {
+        limits.maxMessagesPerSecond = 1;
+        limits.messageBurst = 5;
+        limits.rateLimitAction = RateLimitAction::Refuse;
+    });
     const auto broker = startBroker(config);
-
     TestPeer publisher;
     TestPeer other;
     TestPeer subscriber;
@@ -134,8 +171,11 @@ void tst_Limits::rateRefills()
     // Fifty tokens a second, burst one: the second of two messages is refused,
     // and a later one passes once the bucket has refilled.
     BrokerConfig config = testConfig();
-    config.maxMessagesPerSecond = 50;
-    config.messageBurst = 1;
+    config.forEachRole([](RoleLimits &limits) {
+        limits.maxMessagesPerSecond = 50;
+        limits.messageBurst = 1;
+        limits.rateLimitAction = RateLimitAction::Refuse;
+    });
     const auto broker = startBroker(config);
 
     TestPeer publisher;
@@ -171,8 +211,10 @@ void tst_Limits::rateRefills()
 void tst_Limits::rateUnlimited()
 {
     BrokerConfig config = testConfig();
-    config.maxMessagesPerSecond = 0;
-    config.messageBurst = 1;
+    config.forEachRole([](RoleLimits &limits) {
+        limits.maxMessagesPerSecond = 0;
+        limits.messageBurst = 1;
+    });
     const auto broker = startBroker(config);
 
     TestPeer publisher;
@@ -187,6 +229,166 @@ void tst_Limits::rateUnlimited()
     QVERIFY(publisher.sync());
     QVERIFY(publisher.messages.isEmpty());
     QCOMPARE(broker->stats().rateLimited, quint64(0));
+}
+
+void tst_Limits::refuseNeverRefusesAnswers()
+{
+    // A service out of tokens in "refuse" mode: its PUB gets ERR 429, but its
+    // RES go through, each to its requester, and are counted; a RES that
+    // answers nothing gets its 404 as without a rate.
+    BrokerConfig config = testConfig();
+    config.serviceLimits.maxMessagesPerSecond = 1;
+    config.serviceLimits.messageBurst = 1;
+    config.serviceLimits.rateLimitAction = RateLimitAction::Refuse;
+    config.grants = {GrantConfig{Command::Ereq, "calc"}};
+    const auto broker = startBroker(config);
+
+    TestPeer service;
+    TestPeer requester;
+    QVERIFY(service.connectWithKey(broker->serverUrl(), kServiceKey));
+    QVERIFY(requester.connectWithKey(broker->serverUrl(), kClientKey));
+    QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
+    service.send(msg(Command::Sub, "calc")); // its one token
+    QTRY_COMPARE(subscribed.size(), 1);
+
+    QByteArray requests;
+    for (int i = 1; i <= 3; ++i)
+        requests += serialize(msg(Command::Req, "calc", {{"ReqID", "r" + QByteArray::number(i)}}, "q"));
+    requester.send(requests);
+    QVERIFY(service.waitForCount(3));
+    QByteArray answers;
+    for (const Message &req : std::as_const(service.messages))
+        answers += serialize(msg(Command::Res, "calc", {{"ReqID", req.header(HeaderName::ReqId)}}, "a"));
+    service.messages.clear();
+    answers += serialize(msg(Command::Res, "calc", {{"ReqID", "mm-nothing"}}, "a"));
+    answers += serialize(msg(Command::Pub, "calc", {{"ReqID", "p1"}}, "x"));
+    service.send(answers);
+
+    QVERIFY(requester.waitForCount(3));
+    for (int i = 0; i < 3; ++i) {
+        const Message &res = requester.messages.at(i);
+        QCOMPARE(res.command, Command::Res);
+        QCOMPARE(res.header(HeaderName::ReqId), "r" + QByteArray::number(i + 1));
+        QVERIFY(res.header(HeaderName::Status).isNull());
+    }
+    const std::optional<Message> unknown = service.waitFor(Command::Err);
+    QVERIFY(unknown.has_value());
+    QCOMPARE(unknown->header(HeaderName::Status), QByteArray("404"));
+    const std::optional<Message> refused = service.waitFor(Command::Err);
+    QVERIFY(refused.has_value());
+    QCOMPARE(refused->header(HeaderName::Status), QByteArray("429"));
+    QCOMPARE(refused->header(HeaderName::Command), QByteArray("PUB"));
+    QCOMPARE(refused->header(HeaderName::ReqId), QByteArray("p1"));
+    const BrokerStats stats = broker->stats();
+    QCOMPARE(stats.answersOverRate, quint64(4));
+    QCOMPARE(stats.rateLimited, quint64(1));
+    QCOMPARE(stats.responses, quint64(3));
+    QCOMPARE(stats.requestsTimedOut, quint64(0));
+}
+
+void tst_Limits::paceDeliversEverything_data()
+{
+    QTest::addColumn<bool>("oneFrame");
+    QTest::addRow("in one frame") << true;
+    QTest::addRow("a frame each") << false;
+}
+
+void tst_Limits::paceDeliversEverything()
+{
+    // Fifty tokens a second, a burst of five, "pace": thirty messages all
+    // arrive, in order, none refused, and no sooner than the bucket allows:
+    // (30 - 5) / 50 s.
+    QFETCH(bool, oneFrame);
+    BrokerConfig config = testConfig();
+    config.clientLimits.maxMessagesPerSecond = 50;
+    config.clientLimits.messageBurst = 5;
+    config.grants = {GrantConfig{Command::Epub, "feed"}};
+    const auto broker = startBroker(config);
+
+    TestPeer client;
+    TestPeer subscriber;
+    QVERIFY(client.connectWithKey(broker->serverUrl(), kClientKey));
+    QVERIFY(subscriber.connectWithKey(broker->serverUrl(), kServiceKey));
+    QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
+    subscriber.send(msg(Command::Sub, "feed"));
+    QTRY_COMPARE(subscribed.size(), 1);
+
+    QElapsedTimer elapsed;
+    elapsed.start();
+    if (oneFrame) {
+        client.send(pubFrame("feed", 30));
+    } else {
+        for (int i = 1; i <= 30; ++i)
+            client.send(msg(Command::Pub, "feed", {{"ReqID", "p" + QByteArray::number(i)}}, "x"));
+    }
+    QVERIFY(subscriber.waitForCount(30, 10000));
+    QVERIFY2(elapsed.elapsed() >= 450, QByteArray::number(elapsed.elapsed()).constData());
+    for (int i = 0; i < 30; ++i)
+        QCOMPARE(subscriber.messages.at(i).header(HeaderName::ReqId), "p" + QByteArray::number(i + 1));
+    QVERIFY(client.sync());
+    QVERIFY(client.messages.isEmpty()); // no ERR
+    const BrokerStats stats = broker->stats();
+    QCOMPARE(stats.rateLimited, quint64(0));
+    QVERIFY(stats.inputPauses >= 1);
+    const std::optional<PeerInfo> info = broker->peer(peerIdByPort(*broker, client.socket.localPort()));
+    QVERIFY(info.has_value());
+    QCOMPARE(info->inputPauses, stats.inputPauses);
+    QCOMPARE(info->messagesIn, quint64(31)); // the PUBs and the OPT of sync()
+}
+
+void tst_Limits::pacedPeerIsNotPingedOut()
+{
+    // Held for about 1.5 s, ten ping intervals, with its pongs unread behind
+    // its messages: it is sending, not silent, and is not closed.
+    BrokerConfig config = testConfig();
+    config.clientLimits.maxMessagesPerSecond = 2;
+    config.clientLimits.messageBurst = 1;
+    config.pingIntervalMs = 150;
+    config.maxMissedPings = 1;
+    config.grants = {GrantConfig{Command::Epub, "feed"}};
+    const auto broker = startBroker(config);
+
+    TestPeer client;
+    TestPeer subscriber;
+    QVERIFY(client.connectWithKey(broker->serverUrl(), kClientKey));
+    QVERIFY(subscriber.connectWithKey(broker->serverUrl(), kServiceKey));
+    QSignalSpy subscribed(broker.get(), &Broker::subscriptionAdded);
+    subscriber.send(msg(Command::Sub, "feed"));
+    QTRY_COMPARE(subscribed.size(), 1);
+
+    client.send(pubFrame("feed", 4));
+    QVERIFY(subscriber.waitForCount(4, 10000));
+    QVERIFY(!client.closed);
+    QCOMPARE(broker->stats().idleClosed, quint64(0));
+    QVERIFY(client.sync());
+}
+
+void tst_Limits::pacedPeerClosesAtOnce()
+{
+    // A held peer disconnected by an operator: its close frame, behind what
+    // it sent, is read, and the connection ends long before the grace period.
+    BrokerConfig config = testConfig();
+    config.clientLimits.maxMessagesPerSecond = 1;
+    config.clientLimits.messageBurst = 1;
+    config.shutdownGraceMs = 20000;
+    config.grants = {GrantConfig{Command::Epub, "feed"}};
+    const auto broker = startBroker(config);
+
+    TestPeer client;
+    QVERIFY(client.connectWithKey(broker->serverUrl(), kClientKey));
+    const quint64 id = peerIdByPort(*broker, client.socket.localPort());
+    client.send(pubFrame("feed", 30)); // about 29 s of its rate
+    QTRY_VERIFY(broker->stats().inputPauses >= 1);
+    QSignalSpy gone(broker.get(), &Broker::peerDisconnected);
+    QElapsedTimer elapsed;
+    elapsed.start();
+    QVERIFY(broker->disconnectPeer(id, QStringLiteral("enough")));
+    QVERIFY(client.waitForClose());
+    QTRY_COMPARE_WITH_TIMEOUT(gone.size(), 1, 5000);
+    QVERIFY2(elapsed.elapsed() < 5000, QByteArray::number(elapsed.elapsed()).constData());
+    QCOMPARE(client.closeCode, 1000);
+    QCOMPARE(client.closeReason, QStringLiteral("enough"));
+    QCOMPARE(gone.at(0).at(1).toInt(), 1000);
 }
 
 void tst_Limits::connectionLimits_data()
@@ -291,7 +493,7 @@ void tst_Limits::keyBackoffConfig()
 {
     BrokerConfig config;
     QCOMPARE(config.failedKeysBeforeBackoff, 10);
-    QCOMPARE(config.failedKeyBackoffMs, 1000);
+    QCOMPARE(config.failedKeyBackoffMs, 0); // off
     QCOMPARE(config.maxFailedKeyBackoffMs, 60000);
     QString error;
     QVERIFY2(loadConfigText("[limits]\nfailed_keys_before_backoff = 3\nfailed_key_backoff_ms = 250\n"

@@ -854,7 +854,7 @@ void tst_ReqRes::orphanedRequestExpires()
 void tst_ReqRes::pendingRequestLimit()
 {
     BrokerConfig config = testConfig();
-    config.maxPendingRequests = 2;
+    config.forEachRole([](RoleLimits &limits) { limits.maxPendingRequests = 2; });
     restartBroker(config);
 
     TestPeer svc, client, other;

@@ -235,7 +235,7 @@ void tst_Shutdown::unresponsivePeerIsAborted()
     BrokerConfig config = testConfig();
     config.shutdownGraceMs = 300;
     // Room for the flood below without a slow-consumer close (section 5).
-    config.outboundQueueBytes = 64 * 1024 * 1024;
+    config.forEachRole([](RoleLimits &limits) { limits.outboundQueueBytes = 64 * 1024 * 1024; });
     m_broker = startBroker(config);
     QSignalSpy connected(m_broker.get(), &Broker::peerConnected);
     QSignalSpy disconnected(m_broker.get(), &Broker::peerDisconnected);

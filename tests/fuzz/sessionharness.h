@@ -52,9 +52,11 @@ inline BrokerConfig harnessConfig()
     config.codec.maxHeaderBytes = 256;
     config.codec.maxTargetLength = 64;
     config.maxFrameSize = 2048;
-    config.maxSubscriptions = 16;
-    config.maxPendingRequests = 16;
-    config.maxMessagesPerSecond = 0;
+    config.forEachRole([](RoleLimits &limits) {
+        limits.maxSubscriptions = 16;
+        limits.maxPendingRequests = 16;
+        limits.maxMessagesPerSecond = 0;
+    });
     // No back-off for bad keys: fuzz_frames sends arbitrary first frames from
     // 127.0.0.1, and a blocked address would end the run (tst_limits tests it).
     config.failedKeyBackoffMs = 0;

@@ -284,14 +284,16 @@ void tst_Soak::soak()
     qInfo("soak: %d s, seed %u (MIDDLEMAN_SOAK_SEED=%u reproduces the schedule)", seconds, m_seed, m_seed);
 
     BrokerConfig config = testConfig();
-    config.outboundQueueBytes = kQueueBytes; // stalled peers are closed soon
     config.requestTimeoutMs = kRequestTimeoutMs;
     config.maxRequestTimeoutMs = kRequestTimeoutMs;
     config.pingIntervalMs = 1000;
     config.maxMissedPings = 2;
     config.shutdownGraceMs = 1000;
-    config.maxMessagesPerSecond = 100000; // the soak is about faults, not rates
-    config.messageBurst = 200000;
+    config.forEachRole([](RoleLimits &limits) {
+        limits.outboundQueueBytes = kQueueBytes; // stalled peers are closed soon
+        limits.maxMessagesPerSecond = 100000;    // the soak is about faults, not rates
+        limits.messageBurst = 200000;
+    });
     config.grants = {GrantConfig{Command::Epub, "feed.>"}, GrantConfig{Command::Esub, "feed.>"},
                      GrantConfig{Command::Epub, "flood.>"}, GrantConfig{Command::Esub, "flood.>"},
                      GrantConfig{Command::Ereq, "svc.>"}};
