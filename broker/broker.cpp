@@ -101,8 +101,14 @@ Broker::Broker(const BrokerConfig &config, QObject *parent)
     connect(&m_expiryTimer, &QTimer::timeout, this, &Broker::onExpiry);
     m_acceptRetryTimer.setSingleShot(true);
     connect(&m_acceptRetryTimer, &QTimer::timeout, this, [this] {
-        if (QTcpServer *server = listener(); server && !m_shuttingDown)
-            server->resumeAccepting();
+        QTcpServer *server = listener();
+        if (!server || m_shuttingDown)
+            return;
+        // Accepting into the limit itself would start Qt's retry loop.
+        if (openFilesNearLimit(int(server->socketDescriptor())))
+            pauseAccepting(QStringLiteral("near the open-file limit"));
+        else
+            startAccepting(server);
     });
     m_shutdownTimer.setSingleShot(true);
     connect(&m_shutdownTimer, &QTimer::timeout, this, [this] {

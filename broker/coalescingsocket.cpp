@@ -183,7 +183,7 @@ PlainServer::~PlainServer()
 void PlainServer::incomingConnection(qintptr descriptor)
 {
     if (nearOpenFileLimit(long(descriptor))) {
-        pauseAccepting();
+        stopAccepting(this);
         Q_EMIT descriptorsLow();
     }
     auto *socket = new CoalescingSocket(&m_coalescer, this);

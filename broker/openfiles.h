@@ -3,6 +3,8 @@
 // soft limit (often 1024) would stop a broker long before max_connections.
 // Plain functions.
 
+class QTcpServer;
+
 namespace Middleman {
 
 // Raises the soft RLIMIT_NOFILE to the hard limit (what an unprivileged
@@ -13,15 +15,20 @@ long raiseOpenFileLimit();
 // The soft RLIMIT_NOFILE in force; -1 if it cannot be read or is unlimited.
 long openFileLimit();
 
-// Descriptors a listener leaves free: it stops accepting once a connection
-// took one of the last of them (nearOpenFileLimit()).
-constexpr long kSpareDescriptors = 32;
-
-// True when `descriptor`, just accepted, leaves fewer than kSpareDescriptors
-// below the open-file limit. The kernel hands out the lowest free number, so
+// True when `descriptor`, just accepted, leaves fewer than 32 descriptors (an
+// eighth of a smaller limit) below the open-file limit. The kernel hands out the lowest free number, so
 // every number below it is open. Out of descriptors, Qt's listener would try
 // accept() again at once for as long as that lasts, a loop at full CPU; a
 // listener that stops accepting in time never gets there.
 bool nearOpenFileLimit(long descriptor);
+// The same for the descriptor the kernel would hand out next, found by
+// duplicating `open`, any descriptor of the caller's.
+bool openFilesNearLimit(int open);
+
+// Stops a listener accepting, also from inside its own accept loop (where
+// pauseAccepting() alone lets the loop go on until accept() fails), and lets
+// it accept again.
+void stopAccepting(QTcpServer *server);
+void startAccepting(QTcpServer *server);
 
 } // namespace Middleman

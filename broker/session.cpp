@@ -5,6 +5,7 @@
 #include "logging.h"
 
 #include <QAbstractEventDispatcher>
+#include <QSocketNotifier>
 #include <QTimer>
 #include <QTimerEvent>
 #include <QTcpSocket>
@@ -19,10 +20,6 @@ using WebSocket::wireSize;
 
 namespace {
 
-// While its input is held, a socket's own buffer takes at most this much, and
-// then its read notifier goes off: the kernel's buffers fill, and TCP flow
-// control stops the sender.
-constexpr qint64 kHeldReadBuffer = 1;
 // A held connection goes on once its bucket holds this long's worth of its
 // rate (at least one token, at most a full bucket): a sender kept at its rate
 // costs a timer about every kPaceSliceMs, not one per message.
@@ -129,7 +126,20 @@ void Session::holdInput(const QByteArray &frame, bool binary, qsizetype offset, 
         m_inputHeld = true;
         ++m_inputPauses;
         stopDirectReads();
-        m_socket->setReadBufferSize(kHeldReadBuffer);
+        // The socket's read notifier (its engine's; for wss://, the one of the
+        // TCP socket inside QSslSocket) goes off: nothing more is read from
+        // the kernel, whose buffers fill until TCP flow control stops the
+        // sender. Qt turns it on again only when read from, which nothing
+        // does meanwhile. (A capped read buffer would not do: QSslSocket goes
+        // on emptying its inner socket's buffer, and so reading.)
+        const QList<QSocketNotifier *> notifiers = m_socket->findChildren<QSocketNotifier *>();
+        for (QSocketNotifier *notifier : notifiers) {
+            if (notifier->type() == QSocketNotifier::Read && notifier->isEnabled()) {
+                notifier->setEnabled(false);
+                m_heldNotifier = notifier;
+                break;
+            }
+        }
     }
     const qint64 wanted = qBound<qint64>(1, m_ratePerSecond * kPaceSliceMs / 1000, m_burstMilli / 1000) * 1000;
     refill(nowMs);
@@ -154,7 +164,9 @@ void Session::releaseInput()
     m_inputHeld = false;
     m_held = HeldFrame();
     m_resumeTimer.stop();
-    m_socket->setReadBufferSize(0); // turns the read notifier back on
+    if (m_heldNotifier)
+        m_heldNotifier->setEnabled(true);
+    m_heldNotifier = nullptr;
 }
 
 void Session::timerEvent(QTimerEvent *event)
@@ -339,7 +351,7 @@ bool Session::pingIfIdle(qint64 nowMs, qint64 intervalMs, int maxMissed)
 void Session::onReadyRead()
 {
     if (m_inputHeld)
-        return; // left in the socket's buffer, which stops reading when full
+        return; // read on when the input is no longer held
     // read() of exactly the bytes Qt's buffer holds takes its chunk instead of
     // copying it, and the socket keeps no read chunk while idle (readAll() and
     // skip() leave a 16 KiB one in place for good). The reader adopts the bytes

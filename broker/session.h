@@ -15,11 +15,13 @@
 #include <QDateTime>
 #include <QHostAddress>
 #include <QObject>
+#include <QPointer>
 #include <QString>
 #include <QWebSocketProtocol>
 
 #include <utility>
 
+class QSocketNotifier;
 class QTcpSocket;
 class QTimer;
 
@@ -234,6 +236,7 @@ private:
     qint64 m_milliTokens = 0; // starts full (accept())
     qint64 m_refilledAtMs = 0;
     HeldFrame m_held;
+    QPointer<QSocketNotifier> m_heldNotifier; // turned off while the input is held
     QBasicTimer m_resumeTimer;
     quint64 m_inputPauses = 0;
     bool m_inputHeld = false;

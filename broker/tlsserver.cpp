@@ -27,7 +27,7 @@ TlsServer::~TlsServer()
 void TlsServer::incomingConnection(qintptr descriptor)
 {
     if (nearOpenFileLimit(long(descriptor))) {
-        pauseAccepting();
+        stopAccepting(this);
         Q_EMIT descriptorsLow();
     }
     auto *socket = new QSslSocket(this);

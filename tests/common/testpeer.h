@@ -19,6 +19,8 @@
 #include <optional>
 #include <utility>
 
+#include <sys/ioctl.h>
+
 namespace Middleman::Testing {
 
 // Like QTest::qWaitFor, but the thread runs its event loop throughout instead
@@ -219,6 +221,59 @@ inline Message msg(Command command, const QByteArray &target, const QList<Header
     m.headers = headers;
     m.body = body;
     return m;
+}
+
+// Pacing (docs/design.md, "Pacing"): `client` is held to one message a second
+// with a burst of one, and `subscriber` is subscribed to "feed". The client's
+// second message holds its input for a second; what it sends meanwhile, four
+// messages of 256 KiB, waits unread in the kernel (TCP flow control sees it
+// there), none of it in the broker's socket buffers; then everything arrives,
+// in order. For ws:// and wss:// alike.
+inline void checkHeldInputStaysInTheKernel(const Broker &broker, TestPeer &client, TestPeer &subscriber)
+{
+    const auto pub = [](int n, const QByteArray &body) {
+        return serialize(msg(Command::Pub, "feed", {{"ReqID", QByteArray::number(n)}}, body));
+    };
+    client.send(pub(1, "first") + pub(2, "held"));
+    QVERIFY(QTest::qWaitFor([&] { return broker.stats().inputPauses == 1; }, 5000));
+    for (int n = 3; n <= 6; ++n)
+        client.send(pub(n, QByteArray(256 * 1024, 'x')));
+    // The broker's sockets for the client: for wss://, QSslSocket and the
+    // TCP socket inside it.
+    QList<QTcpSocket *> sockets;
+    const QList<QTcpSocket *> all = broker.findChildren<QTcpSocket *>();
+    for (QTcpSocket *socket : all) {
+        if (socket->peerPort() == client.socket.localPort())
+            sockets.append(socket);
+    }
+    QVERIFY(!sockets.isEmpty());
+    const auto inKernel = [&] {
+        int unread = 0;
+        return ::ioctl(int(sockets.first()->socketDescriptor()), FIONREAD, &unread) == 0 ? unread : -1;
+    };
+    // Sampled on every turn of the loop until the hold ends (the second
+    // message is routed): a socket reading on would show in its buffer.
+    const quint64 id = peerIdByPort(broker, client.socket.localPort());
+    qint64 mostBuffered = 0;
+    int mostInKernel = 0;
+    QVERIFY(QTest::qWaitFor(
+        [&] {
+            const std::optional<PeerInfo> info = broker.peer(id);
+            if (!info || info->messagesIn > 1)
+                return true;
+            for (const QTcpSocket *socket : std::as_const(sockets))
+                mostBuffered = qMax(mostBuffered, socket->bytesAvailable());
+            mostInKernel = qMax(mostInKernel, inKernel());
+            return false;
+        },
+        5000));
+    QCOMPARE(mostBuffered, qint64(0));
+    QVERIFY2(mostInKernel >= 64 * 1024, QByteArray::number(mostInKernel).constData());
+    QVERIFY(subscriber.waitForCount(6, 15000));
+    for (int n = 1; n <= 6; ++n)
+        QCOMPARE(subscriber.messages.at(n - 1).header(HeaderName::ReqId), QByteArray::number(n));
+    QVERIFY(client.sync(5000));
+    QVERIFY(client.messages.isEmpty());
 }
 
 } // namespace Middleman::Testing

@@ -4,14 +4,19 @@
 
 #include "keystore.h"
 #include "daemonprocess.h"
+#include "rawpeer.h"
 #include "testpeer.h"
 
+#include <QElapsedTimer>
 #include <QProcess>
 #include <QRegularExpression>
 #include <QTcpServer>
 #include <QTemporaryDir>
 
 #include <csignal>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 using namespace Middleman;
 using namespace Middleman::Testing;
@@ -20,6 +25,18 @@ namespace {
 
 // Any free port: the daemon prints the one it got.
 const QString kAnyPort = QStringLiteral("127.0.0.1:0");
+
+// CPU seconds a process has used so far (/proc/PID/stat: utime and stime).
+double cpuSecondsOf(qint64 pid)
+{
+    QFile stat(QStringLiteral("/proc/%1/stat").arg(pid));
+    if (!stat.open(QIODevice::ReadOnly))
+        return -1;
+    const QByteArray text = stat.readAll();
+    // Fields after the command name in parentheses, which may hold spaces.
+    const QList<QByteArray> fields = text.mid(text.lastIndexOf(')') + 2).split(' ');
+    return (fields.value(11).toDouble() + fields.value(12).toDouble()) / double(::sysconf(_SC_CLK_TCK));
+}
 
 bool hasErr(const TestPeer &peer)
 {
@@ -49,6 +66,7 @@ private Q_SLOTS:
     void invalidConfig_data();
     void invalidConfig();
     void unknownOption();
+    void openFileLimit();
     void hashKey_data();
     void hashKey();
     void hashKeyRefusesBadKey_data();
@@ -452,6 +470,64 @@ void tst_Daemon::unknownOption()
     QCOMPARE(daemon.process.exitStatus(), QProcess::NormalExit);
     QCOMPARE(daemon.process.exitCode(), 2);
     QVERIFY2(daemon.err.contains("Unknown option 'listne'"), daemon.err.constData());
+}
+
+void tst_Daemon::openFileLimit()
+{
+    // A daemon allowed 200 open files: max_connections is capped below that
+    // (with a warning), so that the 151st peer is told 1013 "too many
+    // connections" instead of waiting unanswered; silent connections that
+    // never upgrade take it to its last descriptors, where it stops accepting
+    // instead of retrying accept() at full CPU; and once they are gone it
+    // accepts again.
+    constexpr rlim_t kFiles = 200;
+    DaemonProcess daemon;
+    daemon.process.setChildProcessModifier([] {
+        const rlimit limit{kFiles, kFiles};
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+    });
+    QVERIFY(daemon.start({QStringLiteral("--listen"), kAnyPort, QStringLiteral("--service-key"),
+                          QStringLiteral("fd-key")}));
+    const QUrl url = daemon.waitForListening();
+    QVERIFY2(url.isValid(), daemon.err.constData());
+    QVERIFY(QTest::qWaitFor([&] { return daemon.err.contains("at most 150 connections"); }, 5000));
+    QVERIFY2(daemon.err.contains("max_connections 100000 is above what the open-file limit of 200 allows"),
+             daemon.err.constData());
+
+    std::vector<std::unique_ptr<RawPeer>> peers;
+    for (int i = 0; i < 150; ++i) {
+        peers.push_back(std::make_unique<RawPeer>());
+        QVERIFY2(peers.back()->connectWithKey(url, "fd-key"), qPrintable(peers.back()->errorString()));
+    }
+    RawPeer over;
+    QVERIFY2(over.open(url), qPrintable(over.errorString()));
+    QVERIFY(over.waitForCloseFrame());
+    QCOMPARE(over.closeCode, 1013);
+    QCOMPARE(over.closeReason, QStringLiteral("too many connections"));
+
+    // TCP connections that say nothing, more than the descriptors left.
+    std::vector<std::unique_ptr<QTcpSocket>> silent;
+    for (int i = 0; i < 100; ++i) {
+        silent.push_back(std::make_unique<QTcpSocket>());
+        silent.back()->connectToHost(url.host(), quint16(url.port()));
+    }
+    // From its first pause to the seventh, 1.27 s later, it waits: no loop.
+    QVERIFY(QTest::qWaitFor([&] { return daemon.err.contains("near the open-file limit"); }, 10000));
+    const double before = cpuSecondsOf(daemon.process.processId());
+    QElapsedTimer waited;
+    waited.start();
+    QVERIFY(QTest::qWaitFor([&] { return daemon.err.contains("not accepting for 1000 ms"); }, 10000));
+    const double spent = cpuSecondsOf(daemon.process.processId()) - before;
+    QVERIFY2(before >= 0 && spent < 0.25 * double(waited.elapsed()) / 1000,
+             qPrintable(QStringLiteral("%1 CPU seconds in %2 ms").arg(spent).arg(waited.elapsed())));
+
+    silent.clear();
+    peers.clear();
+    std::unique_ptr<TestPeer> later;
+    QVERIFY(QTest::qWaitFor([&] { return (later = std::make_unique<TestPeer>())->connectWithKey(url, "fd-key"); },
+                            10000));
+    QVERIFY(later->sync());
+    QVERIFY(daemon.stop());
 }
 
 void tst_Daemon::invalidConfig()

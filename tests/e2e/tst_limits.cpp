@@ -41,6 +41,7 @@ private Q_SLOTS:
     void refuseNeverRefusesAnswers();
     void paceDeliversEverything_data();
     void paceDeliversEverything();
+    void heldInputStaysInTheKernel();
     void pacedPeerIsNotPingedOut();
     void pacedPeerClosesAtOnce();
     void connectionLimits_data();
@@ -334,6 +335,22 @@ void tst_Limits::paceDeliversEverything()
     QVERIFY(info.has_value());
     QCOMPARE(info->inputPauses, stats.inputPauses);
     QCOMPARE(info->messagesIn, quint64(31)); // the PUBs and the OPT of sync()
+}
+
+void tst_Limits::heldInputStaysInTheKernel()
+{
+    BrokerConfig config = testConfig();
+    config.clientLimits.maxMessagesPerSecond = 1;
+    config.clientLimits.messageBurst = 1;
+    config.grants = {GrantConfig{Command::Epub, "feed"}};
+    const auto broker = startBroker(config);
+    TestPeer client;
+    TestPeer subscriber;
+    QVERIFY(client.connectWithKey(broker->serverUrl(), kClientKey));
+    QVERIFY(subscriber.connectWithKey(broker->serverUrl(), kServiceKey));
+    subscriber.send(msg(Command::Sub, "feed"));
+    QVERIFY(subscriber.sync());
+    checkHeldInputStaysInTheKernel(*broker, client, subscriber);
 }
 
 void tst_Limits::pacedPeerIsNotPingedOut()

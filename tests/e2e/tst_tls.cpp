@@ -92,6 +92,7 @@ private Q_SLOTS:
     void plainClientOnTlsPort();
     void garbageOnTlsPort();
     void silentPeersCutOff();
+    void pacedClient();
     void handshakesInProgressCapped();
     void consoleConnectionPinsItsBroker();
     void daemonServesWss();
@@ -463,6 +464,27 @@ void tst_Tls::garbageOnTlsPort()
 
     service.send(msg(Command::Sub, "still.here"));
     QVERIFY(service.sync());
+}
+
+void tst_Tls::pacedClient()
+{
+    // wss:// input goes through QSslSocket: a held client's input stays in
+    // the kernel there too.
+    BrokerConfig config = tlsConfig();
+    config.clientLimits.maxMessagesPerSecond = 1;
+    config.clientLimits.messageBurst = 1;
+    config.grants = {GrantConfig{Command::Epub, "feed"}};
+    const auto broker = startBroker(config);
+    const QSslConfiguration trust = trusting(file(QStringLiteral("cert.pem")));
+    TestPeer client;
+    TestPeer subscriber;
+    client.socket.setSslConfiguration(trust);
+    subscriber.socket.setSslConfiguration(trust);
+    QVERIFY(client.connectWithKey(broker->serverUrl(), kClientKey));
+    QVERIFY(subscriber.connectWithKey(broker->serverUrl(), kServiceKey));
+    subscriber.send(msg(Command::Sub, "feed"));
+    QVERIFY(subscriber.sync());
+    checkHeldInputStaysInTheKernel(*broker, client, subscriber);
 }
 
 void tst_Tls::silentPeersCutOff()
