@@ -133,6 +133,7 @@ QVariant ConnectionsModel::display(const PeerInfo &peer, int column) const
     case BytesOutColumn: return formatBytes(qint64(peer.bytesOut));
     case QueuedColumn: return formatBytes(peer.bytesQueued);
     case PendingColumn: return QString::number(peer.pendingRequests);
+    case PacedColumn: return QString::number(peer.inputPauses);
     default: return {};
     }
 }
@@ -152,6 +153,7 @@ QVariant ConnectionsModel::raw(const PeerInfo &peer, int column) const
     case BytesOutColumn: return peer.bytesOut;
     case QueuedColumn: return peer.bytesQueued;
     case PendingColumn: return peer.pendingRequests;
+    case PacedColumn: return peer.inputPauses;
     default: return {};
     }
 }
@@ -177,6 +179,7 @@ QVariant ConnectionsModel::headerData(int section, Qt::Orientation orientation, 
     case BytesOutColumn: return QStringLiteral("Bytes out");
     case QueuedColumn: return QStringLiteral("Queued");
     case PendingColumn: return QStringLiteral("Pending");
+    case PacedColumn: return QStringLiteral("Paced");
     default: return {};
     }
 }
@@ -223,6 +226,7 @@ SortedRows::ColumnRange ConnectionsModel::changedColumns(const PeerInfo &before,
     check(BytesOutColumn, before.bytesOut != after.bytesOut);
     check(QueuedColumn, before.bytesQueued != after.bytesQueued);
     check(PendingColumn, before.pendingRequests != after.pendingRequests);
+    check(PacedColumn, before.inputPauses != after.inputPauses);
     return columns;
 }
 

@@ -29,6 +29,7 @@ public:
         BytesOutColumn,
         QueuedColumn,
         PendingColumn,
+        PacedColumn, // times its input was held for its message rate
         ColumnCount
     };
 

@@ -203,6 +203,7 @@ private Q_SLOTS:
     void cleanup();
 
     void connectionRows();
+    void connectionPaced();
     void handshakeRow();
     void topicSubscribersAndGrants();
     void topicMessageCounts();
@@ -255,6 +256,10 @@ void tst_Models::init()
 {
     m_config = testConfig();
     m_config.grants = {GrantConfig{Command::Epub, "news.>"}};
+    if (QTest::currentTestFunction() == QByteArrayView("connectionPaced")) {
+        m_config.clientLimits.maxMessagesPerSecond = 2;
+        m_config.clientLimits.messageBurst = 1;
+    }
 
     m_host = std::make_unique<BrokerHost>();
     m_host->setInterval(20);
@@ -373,6 +378,22 @@ QList<int> tst_Models::trafficRowsOf(const TrafficModel &model, quint64 id) cons
 }
 
 // --- Connections -------------------------------------------------------------
+
+void tst_Models::connectionPaced()
+{
+    // A client held to two messages a second: Paced counts its holds.
+    TestPeer client;
+    QVERIFY(client.connectWithKey(m_url, kClientKey));
+    const quint64 clientId = waitForId(client);
+    QCOMPARE(peerCell(clientId, ConnectionsModel::PacedColumn), QStringLiteral("0"));
+    QCOMPARE(m_connections->headerData(ConnectionsModel::PacedColumn, Qt::Horizontal).toString(),
+             QStringLiteral("Paced"));
+    client.send(serialize(msg(Command::Pub, "news.a", {}, "1")) + serialize(msg(Command::Pub, "news.a", {}, "2")));
+    QTRY_COMPARE(peerCell(clientId, ConnectionsModel::PacedColumn), QStringLiteral("1"));
+    QTRY_COMPARE(peerCell(clientId, ConnectionsModel::MessagesInColumn), QStringLiteral("2"));
+    const int row = m_connections->rowOf(clientId);
+    QCOMPARE(m_connections->index(row, ConnectionsModel::PacedColumn).data(Qt::UserRole).toULongLong(), quint64(1));
+}
 
 void tst_Models::connectionRows()
 {
