@@ -130,6 +130,7 @@ private Q_SLOTS:
     void loadErrors_data();
     void loadErrors();
     void loadFileMissing();
+    void exampleHoldsTheDefaults();
     // parseListenAddress
     void parseListenAddress_data();
     void parseListenAddress();
@@ -270,36 +271,37 @@ void tst_ConfigFile::loadEachLimit_data()
     QTest::addColumn<qint64>("value");
     QTest::addColumn<QList<QByteArray>>("fields"); // empty: the field named `name`
 
-    // Each [limits] key reaches its own field, and only it. Large values for the
-    // 64-bit sizes check nothing is cut to 32 bits on the way.
-    QTest::addRow("max_message_size") << QByteArrayLiteral("max_message_size") << qint64(5'000'000'000) << QList<QByteArray>();
-    QTest::addRow("max_frame_size") << QByteArrayLiteral("max_frame_size") << qint64(6'000'000'000) << QList<QByteArray>();
-    QTest::addRow("max_headers") << QByteArrayLiteral("max_headers") << qint64(7) << QList<QByteArray>();
-    QTest::addRow("max_header_bytes") << QByteArrayLiteral("max_header_bytes") << qint64(3'000'000'000) << QList<QByteArray>();
-    QTest::addRow("max_target_length") << QByteArrayLiteral("max_target_length") << qint64(64) << QList<QByteArray>();
-    QTest::addRow("outbound_queue_bytes") << QByteArrayLiteral("outbound_queue_bytes") << qint64(4'294'967'296) << bothRoles("outbound_queue_bytes");
-    QTest::addRow("max_subscriptions") << QByteArrayLiteral("max_subscriptions") << qint64(3) << bothRoles("max_subscriptions");
-    QTest::addRow("max_pending_requests") << QByteArrayLiteral("max_pending_requests") << qint64(4) << bothRoles("max_pending_requests");
-    QTest::addRow("handshake_timeout_ms") << QByteArrayLiteral("handshake_timeout_ms") << qint64(1234) << QList<QByteArray>();
-    QTest::addRow("request_timeout_ms") << QByteArrayLiteral("request_timeout_ms") << qint64(2345) << QList<QByteArray>();
-    QTest::addRow("max_request_timeout_ms") << QByteArrayLiteral("max_request_timeout_ms") << qint64(3456) << QList<QByteArray>();
-    QTest::addRow("ping_interval_ms") << QByteArrayLiteral("ping_interval_ms") << qint64(4567) << QList<QByteArray>();
-    QTest::addRow("max_missed_pings") << QByteArrayLiteral("max_missed_pings") << qint64(9) << QList<QByteArray>();
-    QTest::addRow("shutdown_grace_ms") << QByteArrayLiteral("shutdown_grace_ms") << qint64(5678) << QList<QByteArray>();
-    QTest::addRow("idle_spin_us") << QByteArrayLiteral("idle_spin_us") << qint64(321) << QList<QByteArray>();
-    QTest::addRow("narrow field at int max") << QByteArrayLiteral("max_subscriptions") << qint64(2147483647) << bothRoles("max_subscriptions");
-    QTest::addRow("max_messages_per_second") << QByteArrayLiteral("max_messages_per_second") << qint64(77)
-                                             << bothRoles("max_messages_per_second");
-    QTest::addRow("message_burst") << QByteArrayLiteral("message_burst") << qint64(88) << bothRoles("message_burst");
-    QTest::addRow("max_connections") << QByteArrayLiteral("max_connections") << qint64(12) << QList<QByteArray>();
-    QTest::addRow("max_connections_per_address") << QByteArrayLiteral("max_connections_per_address") << qint64(13)
-                                                 << QList<QByteArray>();
-    QTest::addRow("failed_keys_before_backoff") << QByteArrayLiteral("failed_keys_before_backoff") << qint64(14)
-                                                << QList<QByteArray>();
-    QTest::addRow("failed_key_backoff_ms") << QByteArrayLiteral("failed_key_backoff_ms") << qint64(15)
-                                           << QList<QByteArray>();
-    QTest::addRow("max_failed_key_backoff_ms") << QByteArrayLiteral("max_failed_key_backoff_ms") << qint64(16)
-                                               << QList<QByteArray>();
+    // Each [limits] key reaches its own field, and only it; a per-role key
+    // reaches the field of both roles. Large values for the 64-bit sizes check
+    // nothing is cut to 32 bits on the way.
+    const auto row = [](const char *tag, const char *name, qint64 value, const QList<QByteArray> &fields = {}) {
+        QTest::addRow("%s", tag) << QByteArray(name) << value << fields;
+    };
+    const auto one = [&](const char *name, qint64 value) { row(name, name, value); };
+    const auto both = [&](const char *name, qint64 value) { row(name, name, value, bothRoles(name)); };
+    one("max_message_size", 5'000'000'000);
+    one("max_frame_size", 6'000'000'000);
+    one("max_headers", 7);
+    one("max_header_bytes", 3'000'000'000);
+    one("max_target_length", 64);
+    one("handshake_timeout_ms", 1234);
+    one("request_timeout_ms", 2345);
+    one("max_request_timeout_ms", 3456);
+    one("ping_interval_ms", 4567);
+    one("max_missed_pings", 9);
+    one("shutdown_grace_ms", 5678);
+    one("idle_spin_us", 321);
+    one("max_connections", 12);
+    one("max_connections_per_address", 13);
+    one("failed_keys_before_backoff", 14);
+    one("failed_key_backoff_ms", 15);
+    one("max_failed_key_backoff_ms", 16);
+    both("outbound_queue_bytes", 4'294'967'296);
+    both("max_subscriptions", 3);
+    both("max_pending_requests", 4);
+    both("max_messages_per_second", 77);
+    both("message_burst", 88);
+    row("narrow field at int max", "max_subscriptions", 2147483647, bothRoles("max_subscriptions"));
 }
 
 void tst_ConfigFile::loadEachLimit()
@@ -534,6 +536,16 @@ void tst_ConfigFile::loadFileMissing()
     const QString bad = writeConfig("bogus = 1\n");
     QVERIFY(!loadConfigFile(bad, &config, nullptr, &error));
     QVERIFY2(error.startsWith(bad) && error.contains(QStringLiteral("unknown key 'bogus'")), qPrintable(error));
+}
+
+void tst_ConfigFile::exampleHoldsTheDefaults()
+{
+    // resources/middleman.example.toml shows every limit at its default, for
+    // both roles, so that it documents them.
+    BrokerConfig config;
+    QString error;
+    QVERIFY2(loadConfigFile(QStringLiteral(MIDDLEMAN_EXAMPLE_CONFIG), &config, nullptr, &error), qPrintable(error));
+    QCOMPARE(differences(config, BrokerConfig()), (QList<QByteArray>{"service_keys", "client_keys", "grants"}));
 }
 
 void tst_ConfigFile::parseListenAddress_data()
