@@ -17,9 +17,9 @@ long openFileLimit();
 
 // True when `descriptor`, just accepted, leaves fewer than 32 descriptors (an
 // eighth of a smaller limit) below the open-file limit. The kernel hands out the lowest free number, so
-// every number below it is open. Out of descriptors, Qt's listener would try
-// accept() again at once for as long as that lasts, a loop at full CPU; a
-// listener that stops accepting in time never gets there.
+// every number below it is open. Out of descriptors, Qt 6.4's listener tries
+// accept() again on every turn of the loop for as long as that lasts, at full
+// CPU (docs/design.md, "Open files"); one that stops in time never gets there.
 bool nearOpenFileLimit(long descriptor);
 // The same for the descriptor the kernel would hand out next, found by
 // duplicating `open`, any descriptor of the caller's.
