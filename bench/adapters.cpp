@@ -55,7 +55,9 @@ public:
     }
     Launch launch() const override
     {
-        return {"middleman.toml", {"{bin}/middleman", "--config", "{config}", "--listen", "127.0.0.1:{port}"}};
+        return {"middleman.toml",
+                "middleman-open.toml",
+                {"{bin}/middleman", "--config", "{config}", "--listen", "127.0.0.1:{port}"}};
     }
     std::vector<std::string> versionCommand() const override { return {"{bin}/middleman", "--version"}; }
 
@@ -64,9 +66,14 @@ public:
     void login(Connection& c) const override
     {
         const auto* state = static_cast<MiddlemanState*>(c.state.get());
-        // Responders are services (only they answer requests); the others are
-        // clients, allowed by the config's permanent grants on bench.>.
-        c.out() += state->role == Role::Responder ? kServiceKey : kClientKey;
+        // The connections that send stand for backends (a feed, a service
+        // calling another) and log in as services, as those would: a
+        // client's message rate is limited (10 000 a second by default), a
+        // service's is not. Subscribers and idle connections stand for the
+        // users' apps and browsers, and log in as clients (subscribing under
+        // the config's permanent grants on bench.>), with a client's outbound
+        // queue; so does the flooder, a client over its rate.
+        c.out() += sendsAsService(state->role) ? kServiceKey : kClientKey;
         c.flush();  // the key is a WebSocket message of its own
     }
     void subscribe(Connection& c, std::string_view topic) const override
@@ -121,6 +128,11 @@ public:
 private:
     static constexpr std::string_view kBatchReqId = "bench-batch";
     MiddlemanOptions m_options;
+
+    static bool sendsAsService(Role role)
+    {
+        return role == Role::Publisher || role == Role::Requester || role == Role::Responder;
+    }
 
     // Reads the message at the front of `rest` and hands it to the sink; false
     // when the frame is malformed (the sink was told) or the connection is done.
@@ -193,6 +205,12 @@ private:
             }
             return true;
         }
+        if (command == "ERR") {
+            // The rest of the WebSocket message is read on: a flooder's
+            // refusals come batched with each other.
+            sink.refused(c, status, whole.substr(0, whole.size() - rest.size()).substr(0, 200));
+            return true;
+        }
         sink.failed(c, "broker said: " + std::string(whole.substr(0, 200)));
         return false;
     }
@@ -241,7 +259,7 @@ public:
         e.binary = true;
         return e;
     }
-    Launch launch() const override { return {"nats.conf", {"nats-server", "-c", "{config}"}}; }
+    Launch launch() const override { return {"nats.conf", "nats-open.conf", {"nats-server", "-c", "{config}"}}; }
     std::vector<std::string> versionCommand() const override { return {"nats-server", "--version"}; }
 
     void attach(Connection& c, Role role) const override
@@ -368,7 +386,10 @@ public:
         e.subprotocol = "mqtt";
         return e;
     }
-    Launch launch() const override { return {"mosquitto.conf", {"mosquitto", "-c", "{config}"}}; }
+    Launch launch() const override
+    {
+        return {"mosquitto.conf", "mosquitto-open.conf", {"mosquitto", "-c", "{config}"}};
+    }
     std::vector<std::string> versionCommand() const override { return {"mosquitto", "-h"}; }
 
     void attach(Connection& c, Role role) const override

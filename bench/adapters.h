@@ -17,7 +17,10 @@
 
 namespace bench {
 
-enum class Role { Idle, Publisher, Subscriber, Requester, Responder };
+// What a connection does in a scenario. A Flooder publishes as a client over
+// its message rate (the flood scenario, middleman only); a Publisher is a
+// backend's feed.
+enum class Role { Idle, Publisher, Subscriber, Requester, Responder, Flooder };
 
 struct IncomingRequest {
     std::string_view topic;
@@ -35,10 +38,17 @@ public:
     virtual void request(Connection&, const IncomingRequest&) {}
     virtual void response(Connection&, std::string_view /*payload*/, bool /*ok*/) {}
     virtual void failed(Connection&, std::string_view why) = 0;           // the scenario cannot go on
+    // The broker refused a message (middleman's ERR, with its status): the
+    // scenario cannot go on, unless it expects refusals.
+    virtual void refused(Connection& c, std::string_view /*status*/, std::string_view message)
+    {
+        failed(c, "broker said: " + std::string(message));
+    }
 };
 
 struct Launch {
-    std::string configTemplate;  // file name under bench/peers/
+    std::string configTemplate;  // file name under bench/peers/: the shipped defaults
+    std::string openLimits;      // file name under bench/peers/, appended with --open-limits
     std::vector<std::string> arguments;  // {config} and {port} are replaced
 };
 

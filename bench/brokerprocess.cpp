@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 extern char** environ;
 
@@ -71,7 +72,10 @@ static std::string readFile(const std::string& path)
     return text.str();
 }
 
-BrokerProcess::BrokerProcess(const Adapter& adapter, const Paths& paths) : m_adapter(adapter), m_paths(paths) {}
+BrokerProcess::BrokerProcess(const Adapter& adapter, const Paths& paths, ConfigAdditions additions)
+    : m_adapter(adapter), m_paths(paths), m_additions(std::move(additions))
+{
+}
 
 BrokerProcess::~BrokerProcess()
 {
@@ -81,16 +85,26 @@ BrokerProcess::~BrokerProcess()
 bool BrokerProcess::start(std::string* error)
 {
     const Launch launch = m_adapter.launch();
-    const std::string templatePath = m_paths.peers + '/' + launch.configTemplate;
-    std::string config = readFile(templatePath);
-    if (config.empty()) {
-        *error = "cannot read " + templatePath;
-        return false;
+    std::vector<std::string> parts = {launch.configTemplate};
+    if (m_additions.openLimits)
+        parts.push_back(launch.openLimits);
+    std::string config;
+    for (const std::string& part : parts) {
+        const std::string path = m_paths.peers + '/' + part;
+        const std::string text = readFile(path);
+        if (text.empty()) {
+            *error = "cannot read " + path;
+            return false;
+        }
+        config += text + '\n';
     }
+    config += m_additions.lines;
     m_port = freeLoopbackPort();
     config = replaceAll(config, "@WS_PORT@", std::to_string(m_port));
     config = replaceAll(config, "@OTHER_PORT@", std::to_string(freeLoopbackPort()));
-    const std::string configPath = m_paths.work + '/' + launch.configTemplate;
+    // Named after its last file: a run's directory shows which each broker
+    // last ran on, its defaults or its limits opened up.
+    const std::string configPath = m_paths.work + '/' + parts.back();
     std::ofstream(configPath, std::ios::binary | std::ios::trunc) << config;
     m_log = m_paths.work + '/' + m_adapter.name() + ".log";
 

@@ -1,5 +1,6 @@
 // Starts one broker as a child process on loopback, with its config from
-// bench/peers/ (ports filled in), and reads its CPU time and memory from /proc.
+// bench/peers/ (ports filled in, and what the case adds appended), and reads
+// its CPU time and memory from /proc.
 #pragma once
 
 #include "adapters.h"
@@ -17,9 +18,16 @@ struct Paths {
     std::string work;     // filled-in configs and broker logs
 };
 
+// What a broker's config holds beyond its shipped defaults (Launch::configTemplate)
+// for one case, appended in this order.
+struct ConfigAdditions {
+    bool openLimits = false;  // Launch::openLimits: its limits opened up (--open-limits)
+    std::string lines;        // the case's own settings, in the broker's config syntax
+};
+
 class BrokerProcess {
 public:
-    BrokerProcess(const Adapter& adapter, const Paths& paths);
+    BrokerProcess(const Adapter& adapter, const Paths& paths, ConfigAdditions additions = {});
     ~BrokerProcess();
     BrokerProcess(const BrokerProcess&) = delete;
     BrokerProcess& operator=(const BrokerProcess&) = delete;
@@ -40,6 +48,7 @@ public:
 private:
     const Adapter& m_adapter;
     Paths m_paths;
+    ConfigAdditions m_additions;
     pid_t m_pid = -1;
     uint16_t m_port = 0;
     std::string m_log;

@@ -1,6 +1,7 @@
 // middleman-bench: starts middleman, nats-server and Mosquitto in turn on
-// loopback, drives the same scenarios against each from this one process, and
-// writes a Markdown table and a PNG chart (docs/benchmarks.md).
+// loopback, each on its shipped defaults unless told otherwise, drives the same
+// scenarios against each from this one process, and writes a Markdown table
+// and a PNG chart (docs/benchmarks.md).
 #include "adapters.h"
 #include "brokerprocess.h"
 #include "latencyrate.h"
@@ -38,7 +39,7 @@ namespace {
 struct Options {
     std::string mode = "full";  // full, quick, smoke
     std::vector<std::string> brokers = allBrokers();
-    std::set<std::string> scenarios = {"fanout", "reqres", "connections", "topics"};
+    std::set<std::string> scenarios = {"fanout", "reqres", "connections", "topics", "flood"};
     std::string out;
     std::string bin;
     std::string peers = MIDDLEMAN_BENCH_SOURCE_DIR "/peers";
@@ -46,14 +47,22 @@ struct Options {
     std::string params;      // run only the cases whose parameters contain this
     double rate = 0;         // > 0: fanout and topics at this publish rate only, no maximum
     int repeat = 1;          // runs of each broker per case; the figures are their medians
+    bool openLimits = false; // every broker with its limits opened up (bench/peers/*-open.*)
+    double floodRate = 100000;  // flood: the flooder's messages a second, 10× a middleman client's limit
     MiddlemanOptions middleman;
 };
+
+using Run = std::function<Measurement(const Adapter&, uint16_t, const BrokerProbe&, const Timing&)>;
+
+constexpr int kFloodPayloadBytes = 64;  // the flooder's messages and the bystander's requests
 
 // One scenario with one set of parameters, run against each broker in turn.
 struct Case {
     std::string scenario;
     std::string params;
-    std::function<Measurement(const Adapter&, uint16_t, const BrokerProbe&, const Timing&)> run;
+    Run run;
+    std::string broker;      // the one broker it is run against; empty: every one
+    ConfigAdditions config;  // what the brokers' configs get beyond their shipped defaults
 };
 
 std::vector<std::string> split(const std::string& list)
@@ -76,7 +85,7 @@ void usage(std::FILE* to)
                  "  --quick               a shorter set of scenarios (under 2 minutes)\n"
                  "  --smoke               tiny scenarios that must move every message; exit 1 otherwise\n"
                  "  --brokers LIST        comma-separated: middleman,nats-server,mosquitto\n"
-                 "  --scenarios LIST      comma-separated: fanout,reqres,connections,topics\n"
+                 "  --scenarios LIST      comma-separated: fanout,reqres,connections,topics,flood\n"
                  "  --out DIR             where <mode>.md and <mode>.png go (default bench/results/)\n"
                  "  --bin DIR             where the middleman executable is (default: beside this one)\n"
                  "  --peers DIR           the broker configs (default bench/peers/)\n"
@@ -86,9 +95,21 @@ void usage(std::FILE* to)
                  "                        R messages published a second (one broker alone too)\n"
                  "  --repeat R            run every broker R times per case, taking turns; each figure is\n"
                  "                        the median of its runs, with the lowest and highest beside it\n"
+                 "  --open-limits         run every broker with its limits opened up (bench/peers/*-open.*)\n"
+                 "                        instead of its shipped defaults; the report says so\n"
+                 "  --flood-rate R        flood (middleman only): the flooding client's messages a second\n"
+                 "                        (default 100000, 10x a client's default limit)\n"
                  "  --middleman-frames F  text (default) or binary WebSocket frames for middleman's messages\n"
                  "  --middleman-batch B   on (default): middleman packs several messages per WebSocket\n"
                  "                        message to the load generator (OPT Batch: on); off: one each\n");
+}
+
+// A number above 0 and finite, the whole of `text`.
+bool positiveNumber(const std::string& text, double& value)
+{
+    char* end = nullptr;
+    value = std::strtod(text.c_str(), &end);
+    return end != text.c_str() && *end == '\0' && value > 0 && std::isfinite(value);
 }
 
 bool parse(int argc, char** argv, Options& options)
@@ -145,13 +166,17 @@ bool parse(int argc, char** argv, Options& options)
             }
             options.repeat = int(repeat);
         } else if (arg == "--rate") {
-            const std::string text = value();
-            char* end = nullptr;
-            options.rate = std::strtod(text.c_str(), &end);
-            if (end == text.c_str() || *end != '\0' || !(options.rate > 0) || !std::isfinite(options.rate)) {
+            if (!positiveNumber(value(), options.rate)) {
                 std::fprintf(stderr, "--rate takes a number of messages a second above 0\n");
                 return false;
             }
+        } else if (arg == "--flood-rate") {
+            if (!positiveNumber(value(), options.floodRate)) {
+                std::fprintf(stderr, "--flood-rate takes a number of messages a second above 0\n");
+                return false;
+            }
+        } else if (arg == "--open-limits") {
+            options.openLimits = true;
         } else if (arg == "-h" || arg == "--help") {
             usage(stdout);
             std::exit(0);
@@ -168,7 +193,8 @@ bool parse(int argc, char** argv, Options& options)
         }
     }
     for (const std::string& scenario : options.scenarios) {
-        if (scenario != "fanout" && scenario != "reqres" && scenario != "connections" && scenario != "topics") {
+        if (scenario != "fanout" && scenario != "reqres" && scenario != "connections" && scenario != "topics"
+            && scenario != "flood") {
             std::fprintf(stderr, "unknown scenario %s\n", scenario.c_str());
             return false;
         }
@@ -214,6 +240,10 @@ std::vector<Case> plan(const Options& options, int connectionCap, std::vector<st
     const bool quick = options.mode == "quick";
     std::vector<Case> cases;
     const auto want = [&](const char* scenario) { return options.scenarios.count(scenario) > 0; };
+    // Every broker, on the limits the run was asked for.
+    const auto add = [&](std::string scenario, std::string params, Run run) {
+        cases.push_back({std::move(scenario), std::move(params), std::move(run), {}, {options.openLimits, {}}});
+    };
     using List = std::vector<int>;
 
     if (want("fanout")) {
@@ -221,10 +251,10 @@ std::vector<Case> plan(const Options& options, int connectionCap, std::vector<st
         const List sizes = smoke ? List{16} : quick ? List{256} : List{16, 256, 4096};
         for (int size : sizes) {
             for (int n : counts) {
-                cases.push_back({"fanout", "N=" + std::to_string(n) + " " + sizeLabel(size),
-                                 [=](const Adapter& a, uint16_t port, const BrokerProbe& p, const Timing& timing) {
-                                     return runFanout(a, port, p, n, size, timing);
-                                 }});
+                add("fanout", "N=" + std::to_string(n) + " " + sizeLabel(size),
+                    [=](const Adapter& a, uint16_t port, const BrokerProbe& p, const Timing& timing) {
+                        return runFanout(a, port, p, n, size, timing);
+                    });
             }
         }
     }
@@ -233,10 +263,10 @@ std::vector<Case> plan(const Options& options, int connectionCap, std::vector<st
         const List responders = smoke ? List{2} : quick ? List{4} : List{1, 4};
         for (int k : responders) {
             for (int m : requesters) {
-                cases.push_back({"reqres", "M=" + std::to_string(m) + " K=" + std::to_string(k) + " 64 B",
-                                 [=](const Adapter& a, uint16_t port, const BrokerProbe& p, const Timing& timing) {
-                                     return runReqRes(a, port, p, m, k, 64, timing);
-                                 }});
+                add("reqres", "M=" + std::to_string(m) + " K=" + std::to_string(k) + " 64 B",
+                    [=](const Adapter& a, uint16_t port, const BrokerProbe& p, const Timing& timing) {
+                        return runReqRes(a, port, p, m, k, 64, timing);
+                    });
             }
         }
     }
@@ -254,18 +284,33 @@ std::vector<Case> plan(const Options& options, int connectionCap, std::vector<st
             }
         }
         for (int c : runnable) {
-            cases.push_back({"connections", "C=" + std::to_string(c),
-                             [=](const Adapter& a, uint16_t port, const BrokerProbe& p, const Timing& timing) {
-                                 return runConnections(a, port, p, c, timing);
-                             }});
+            add("connections", "C=" + std::to_string(c),
+                [=](const Adapter& a, uint16_t port, const BrokerProbe& p, const Timing& timing) {
+                    return runConnections(a, port, p, c, timing);
+                });
         }
     }
     if (want("topics")) {
         const int topics = std::min(smoke ? 20 : quick ? 2000 : 10000, connectionCap);
-        cases.push_back({"topics", "T=" + std::to_string(topics) + " 256 B",
-                         [=](const Adapter& a, uint16_t port, const BrokerProbe& p, const Timing& timing) {
-                             return runTopics(a, port, p, topics, 256, timing);
-                         }});
+        add("topics", "T=" + std::to_string(topics) + " 256 B",
+            [=](const Adapter& a, uint16_t port, const BrokerProbe& p, const Timing& timing) {
+                return runTopics(a, port, p, topics, 256, timing);
+            });
+    }
+    if (want("flood")) {
+        // middleman only, on its shipped client limits whatever --open-limits
+        // says: they are what the scenario measures. "pace" is the default;
+        // "refuse" is set for clients alone (docs/configuration.md).
+        const std::pair<const char*, const char*> actions[] = {
+            {"none", ""}, {"pace", ""}, {"refuse", "[limits.client]\nrate_limit_action = \"refuse\"\n"}};
+        for (const auto& [action, lines] : actions) {
+            const double rate = std::string(action) == "none" ? 0 : options.floodRate;
+            cases.push_back({"flood", action,
+                             [=](const Adapter& a, uint16_t port, const BrokerProbe& p, const Timing& timing) {
+                                 return runFlood(a, port, p, rate, kFloodPayloadBytes, timing);
+                             },
+                             "middleman", {false, lines}});
+        }
     }
     return cases;
 }
@@ -339,6 +384,15 @@ std::vector<Metric> metricsOf(const std::string& scenario)
         return {{"round trips/s", true, &Measurement::roundTripsPerSecond},
                 {"p50 µs", false, &Measurement::p50Micros},
                 {"p99 µs", false, &Measurement::p99Micros}};
+    if (scenario == "flood")
+        return {{"flood sent/s", true, &Measurement::floodSentPerSecond},
+                {"flood delivered/s", true, &Measurement::floodDeliveredPerSecond},
+                {"ERR 429/s", true, &Measurement::refusedPerSecond},
+                {"flood lost", false, &Measurement::floodLost},
+                {"flood out of order", false, &Measurement::floodOutOfOrder},
+                {"bystander round trips/s", true, &Measurement::roundTripsPerSecond},
+                {"bystander p50 µs", false, &Measurement::p50Micros},
+                {"bystander p99 µs", false, &Measurement::p99Micros}};
     return {{"broker KiB/conn", false, &Measurement::kibPerConnection}, {"open s", false, &Measurement::openSeconds}};
 }
 
@@ -389,7 +443,7 @@ void addFigure(Report& report, const Case& c, const Round& round, const Metric& 
 // Starts a fresh broker, runs the case against it and stops it.
 Measurement measure(const Case& c, const Timing& timing, const Adapter& adapter, const Paths& paths)
 {
-    BrokerProcess process(adapter, paths);
+    BrokerProcess process(adapter, paths, c.config);
     std::string error;
     Measurement m;
     if (!process.start(&error)) {
@@ -456,8 +510,8 @@ Measurement runOnce(Report& report, const Case& c, const Round& round, const Ada
     return m;
 }
 
-// A round: every broker `repeat` times, the brokers taking turns, so that a
-// drift of the machine touches all alike. A broker's figure for each metric
+// A round: every broker of the case `repeat` times, the brokers taking turns,
+// so that a drift of the machine touches all alike. A broker's figure for each metric
 // is the median of its runs that succeeded, with their lowest and highest
 // when there were several. Returns each broker's median maximum (messages
 // published a second) over those runs; counts the runs that failed.
@@ -465,10 +519,15 @@ std::vector<std::pair<std::string, double>> runRound(Report& report, const Case&
                                                      const std::vector<std::unique_ptr<Adapter>>& adapters,
                                                      const Paths& paths, int repeat, int& failures)
 {
+    std::vector<const Adapter*> brokers;
+    for (const auto& adapter : adapters) {
+        if (c.broker.empty() || adapter->name() == c.broker)
+            brokers.push_back(adapter.get());
+    }
     std::map<std::string, std::vector<Measurement>> runs;
     for (int r = 1; r <= repeat; ++r) {
         const std::string run = repeat > 1 ? " (run " + std::to_string(r) + " of " + std::to_string(repeat) + ")" : "";
-        for (const auto& adapter : adapters) {
+        for (const Adapter* adapter : brokers) {
             Measurement m = runOnce(report, c, round, *adapter, paths, run);
             if (!m.ok)
                 ++failures;
@@ -476,7 +535,7 @@ std::vector<std::pair<std::string, double>> runRound(Report& report, const Case&
         }
     }
     std::vector<std::pair<std::string, double>> maxima;
-    for (const auto& adapter : adapters) {
+    for (const Adapter* adapter : brokers) {
         const std::string broker = adapter->name();
         std::vector<const Measurement*> ok;
         for (const Measurement& m : runs[broker]) {
@@ -546,7 +605,16 @@ int main(int argc, char** argv)
         ::setenv("XDG_RUNTIME_DIR", workTemplate, 1);
 
     Report report;
-    report.title = "middleman-bench results";
+    // The title names what the brokers ran on, so that no reader takes
+    // figures with the limits opened up for those of the brokers as shipped.
+    report.title = options.openLimits ? "middleman-bench results, limits opened up: --open-limits"
+                                      : "middleman-bench results, shipped defaults";
+    report.notes.push_back(options.openLimits
+                               ? "limits opened up (--open-limits): every broker's config in bench/peers/ had its "
+                                 "*-open file appended (middleman-open.toml, nats-open.conf, mosquitto-open.conf); "
+                                 "these are not the figures of the brokers as shipped"
+                               : "every broker ran on its shipped defaults: its config in bench/peers/ sets only "
+                                 "what the load generator needs to connect");
     report.startedAt = utcNow("%Y-%m-%dT%H:%M:%SZ");
     report.mode = options.mode;
     report.brokers = options.brokers;
@@ -573,10 +641,37 @@ int main(int argc, char** argv)
 
     std::vector<Case> cases = plan(options, connectionCap, report.notes);
     std::erase_if(cases, [&](const Case& c) { return c.params.find(options.params) == std::string::npos; });
+    // A case for one broker alone runs when that broker does.
+    const auto chosen = [&](const std::string& broker) {
+        return std::find(options.brokers.begin(), options.brokers.end(), broker) != options.brokers.end();
+    };
+    std::map<std::string, std::string> onlyFor;  // scenario -> the one broker its cases are for
+    for (const Case& c : cases) {
+        if (!c.broker.empty())
+            onlyFor[c.scenario] = c.broker;
+    }
+    for (const auto& [scenario, broker] : onlyFor) {
+        if (!chosen(broker))
+            report.notes.push_back(scenario + ": not run, it is for " + broker + " only");
+        else if (options.brokers.size() > 1)
+            report.notes.push_back(scenario + ": " + broker + " only, the other brokers were not run");
+    }
+    std::erase_if(cases, [&](const Case& c) { return !c.broker.empty() && !chosen(c.broker); });
     if (cases.empty()) {
-        std::fprintf(stderr, "no case has parameters containing \"%s\"\n", options.params.c_str());
+        std::fprintf(stderr, "no case to run: --scenarios, --params and --brokers leave none\n");
         return 2;
     }
+    if (onlyFor.count("flood") && chosen(onlyFor["flood"]))
+        report.notes.push_back("flood: a client published " + std::to_string(kFloodPayloadBytes) + " B messages at "
+                               + formatNumber(options.floodRate)
+                               + " msg/s (--flood-rate), paced by the clock with 64 KiB unsent at most, to a "
+                                 "subscriber of its own, beside a bystander (a requester and a responder, "
+                                 "services) doing round trips one at a time; none: no flood; pace: middleman's "
+                                 "shipped default (rate_limit_action = \"pace\"); refuse: [limits.client] "
+                                 "rate_limit_action = \"refuse\""
+                               + std::string(options.openLimits ? "; on the shipped client limits despite "
+                                                                  "--open-limits: they are what it measures"
+                                                                : ""));
     const Timing timing = timingFor(options.mode);
     int failures = 0;
     for (const Case& c : cases) {

@@ -1,4 +1,4 @@
-// The four scenarios of middleman-bench. Each runs against one broker that is
+// The five scenarios of middleman-bench. Each runs against one broker that is
 // already listening, on one io_context in this thread, and returns its figures.
 #pragma once
 
@@ -40,8 +40,17 @@ struct Measurement {
     // of benchCpuSeconds, the time the load generator polled for the last few
     // µs before a paced message fell due; NaN where nothing was paced
     double benchPollSeconds = std::numeric_limits<double>::quiet_NaN();
-    // reqres
+    // reqres; flood: the bystander's
     double roundTripsPerSecond = 0;
+    // flood, over the measured window: messages the flooder sent, those
+    // delivered to its subscriber, and the ERR 429s it got, a second; and
+    // over the whole run, counted once every answer came: messages neither
+    // delivered nor refused, and deliveries that came before one sent earlier
+    double floodSentPerSecond = 0;
+    double floodDeliveredPerSecond = 0;
+    double refusedPerSecond = 0;
+    double floodLost = 0;
+    double floodOutOfOrder = 0;
     // connections
     int connections = 0;
     double openSeconds = 0;
@@ -66,5 +75,12 @@ Measurement runReqRes(const Adapter&, uint16_t port, const BrokerProbe&, int req
                       int payloadBytes, const Timing&);
 Measurement runConnections(const Adapter&, uint16_t port, const BrokerProbe&, int connections, const Timing&);
 Measurement runTopics(const Adapter&, uint16_t port, const BrokerProbe&, int topics, int payloadBytes, const Timing&);
+
+// A bystander's round trips, one at a time, while a client floods the broker
+// with `floodRate` messages a second to a subscriber of its own (0: no flood,
+// the bystander alone); every message of either `payloadBytes` long. Whether
+// the broker paces or refuses the flood is its config's business.
+Measurement runFlood(const Adapter&, uint16_t port, const BrokerProbe&, double floodRate, int payloadBytes,
+                     const Timing&);
 
 } // namespace bench

@@ -92,6 +92,22 @@ std::vector<std::string> scenarioOrder(const Report& report)
     return order;
 }
 
+// The columns of a scenario's table: the first broker, which the ratios are
+// of, and each other that has a value or a note in it, in the report's order.
+// A scenario for one broker alone (flood) has no empty columns for the others.
+std::vector<std::string> brokersOf(const Report& report, const std::string& scenario)
+{
+    std::vector<std::string> brokers;
+    for (const std::string& broker : report.brokers) {
+        const bool present = std::any_of(report.figures.begin(), report.figures.end(), [&](const Figure& figure) {
+            return figure.scenario == scenario && (figure.values.count(broker) || figure.notes.count(broker));
+        });
+        if (present || brokers.empty())
+            brokers.push_back(broker);
+    }
+    return brokers;
+}
+
 std::string cores(double cpuSeconds, double wallSeconds)
 {
     if (!(wallSeconds > 0) || !std::isfinite(cpuSeconds))
@@ -125,14 +141,14 @@ void writeFigureTables(std::ostringstream& out, const Report& report)
         out << "No results.\n\n";
         return;
     }
-    const std::vector<std::string>& brokers = report.brokers;
-    if (brokers.size() > 1)
-        out << "Ratio columns compare " << brokers.front()
-            << " with each other broker, oriented so that a ratio above 1 means " << brokers.front()
+    if (report.brokers.size() > 1)
+        out << "Ratio columns compare " << report.brokers.front()
+            << " with each other broker, oriented so that a ratio above 1 means " << report.brokers.front()
             << " did better (value ratio for higher-is-better metrics, inverse for lower-is-better ones).\n\n";
 
     int footnote = 0;
     for (const std::string& scenario : scenarioOrder(report)) {
+        const std::vector<std::string> brokers = brokersOf(report, scenario);
         out << "### " << scenario << "\n\n| params | metric |";
         for (const std::string& broker : brokers)
             out << ' ' << cell(broker) << " |";

@@ -13,7 +13,7 @@ namespace bench {
 // One measured quantity of one scenario run with one set of parameters, for
 // every broker that ran it.
 struct Figure {
-    std::string scenario;   // "fanout", "reqres", "connections", "topics"
+    std::string scenario;   // "fanout", "reqres", "connections", "topics", "flood"
     std::string params;     // e.g. "N=10 256 B", "M=16 K=4", "C=10000"
     std::string metric;     // e.g. "msg/s", "p50 µs", "p99 µs", "round trips/s", "KiB/conn", "open s"
     bool higherIsBetter = true;
@@ -39,7 +39,7 @@ struct CpuFigure {
 };
 
 struct Report {
-    std::string title;                 // "middleman-bench results"
+    std::string title;                 // "middleman-bench results, shipped defaults"
     std::string startedAt;             // ISO 8601 UTC
     std::string mode;                  // "full" / "quick" / "smoke"
     std::vector<std::string> brokers;  // column order, first is "middleman"
@@ -52,7 +52,8 @@ struct Report {
 
 // The whole report as GitHub-flavoured Markdown: header, machine, one table per
 // scenario (a row's condition follows its metric) with ratio columns (first broker against each other one, > 1 means
-// the first broker is better), the CPU table and the notes.
+// the first broker is better), the CPU table and the notes. A scenario's table has a column for the first broker
+// and for each other with a value or a note in it.
 std::string markdown(const Report&);
 
 // Draws one panel per (scenario, metric) with grouped bars per broker and

@@ -64,6 +64,18 @@ QString lineStartingWith(const std::string& markdownText, const QString& prefix)
     return {};
 }
 
+// The header row of a scenario's table.
+QString tableHeader(const std::string& markdownText, const QString& scenario)
+{
+    const QString text = QString::fromStdString(markdownText);
+    const QString heading = QStringLiteral("### ") + scenario + QStringLiteral("\n\n");
+    const qsizetype start = text.indexOf(heading);
+    if (start < 0)
+        return {};
+    const qsizetype from = start + heading.size();
+    return text.mid(from, text.indexOf(QLatin1Char('\n'), from) - from);
+}
+
 int pixelsOfColor(const QImage& image, std::uint32_t rgb)
 {
     int count = 0;
@@ -142,6 +154,31 @@ private Q_SLOTS:
         QCOMPARE(lineStartingWith(text, QStringLiteral("| N=10 256 B | msg/s |")),
                  QStringLiteral("| N=10 256 B | msg/s | 200,000 | 50,000 | 100,000 | 4.00× | 2.00× |"));
         QCOMPARE(lineStartingWith(text, QStringLiteral("|---|---|")), QStringLiteral("|---|---|--:|--:|--:|--:|--:|"));
+    }
+
+    // A scenario run against one broker alone (flood) has no empty columns
+    // for the others; one without the first broker still has its column,
+    // which the ratios are of. A broker with only a note in a scenario (a
+    // failed run) keeps its column.
+    void scenarioTablesHaveColumnsForTheBrokersInThem()
+    {
+        Report report = sampleReport();
+        report.figures.push_back(figure("flood", "pace", "ERR 429/s", true, {{"middleman", 0}}));
+        report.figures.push_back(figure("flood", "refuse", "ERR 429/s", true, {{"middleman", 90000}}));
+        report.figures.push_back(figure("topics", "T=20 256 B", "msg/s", true, {{"nats-server", 5}}));
+        const std::string text = markdown(report);
+        QCOMPARE(tableHeader(text, QStringLiteral("flood")), QStringLiteral("| params | metric | middleman |"));
+        QCOMPARE(lineStartingWith(text, QStringLiteral("| pace |")), QStringLiteral("| pace | ERR 429/s | 0 |"));
+        QCOMPARE(lineStartingWith(text, QStringLiteral("| refuse |")),
+                 QStringLiteral("| refuse | ERR 429/s | 90,000 |"));
+        QCOMPARE(tableHeader(text, QStringLiteral("topics")),
+                 QStringLiteral("| params | metric | middleman | nats-server | middleman/nats-server |"));
+        QCOMPARE(lineStartingWith(text, QStringLiteral("| T=20 256 B |")),
+                 QStringLiteral("| T=20 256 B | msg/s | — | 5.00 | — |"));
+        QCOMPARE(tableHeader(text, QStringLiteral("connections")),
+                 QStringLiteral("| params | metric | middleman | nats-server | mosquitto | middleman/nats-server | "
+                                "middleman/mosquitto |"));
+        QVERIFY(text.find("|---|---|--:|\n| pace |") != std::string::npos);
     }
 
     void repeatedRunsShowTheirRange()

@@ -1,10 +1,12 @@
 // The load generator's latency histogram: percentiles within its resolution
 // (about 1 %), across the whole range, and its bucket layout has no gaps. And
 // the rates latency is measured at: half a broker's own maximum, and the
-// common rate of a case.
+// common rate of a case. And the publisher's window: what it keeps in flight
+// to any one subscriber.
 
 #include "handlerwait.h"
 #include "histogram.h"
+#include "inflight.h"
 #include "latencyrate.h"
 #include "spread.h"
 
@@ -173,6 +175,119 @@ private Q_SLOTS:
             bench::commonRate({{"middleman", 400'000.0}, {"nats-server", nan}, {"mosquitto", 900.0}}, 0.5);
         QVERIFY(common.has_value());
         QCOMPARE(common->publishedPerSecond, 450.0);
+    }
+
+    // Across all subscribers: about 16 MiB of deliveries (payload and 64 bytes
+    // of framing each), 8 to 2000 messages.
+    void publishWindow_data()
+    {
+        QTest::addColumn<uint64_t>("deliveryBytes");
+        QTest::addColumn<uint64_t>("perMessage");
+        QTest::addColumn<uint64_t>("window");
+        QTest::addRow("fanout N=10 256 B: 2000 at most") << uint64_t(320) << uint64_t(10) << uint64_t(2000);
+        QTest::addRow("topics 256 B: 2000 at most") << uint64_t(320) << uint64_t(1) << uint64_t(2000);
+        QTest::addRow("fanout N=1000 256 B: 16 MiB") << uint64_t(320) << uint64_t(1000) << uint64_t(52);
+        QTest::addRow("fanout N=1000 4 KiB: 8 at least") << uint64_t(4160) << uint64_t(1000) << uint64_t(8);
+    }
+
+    void publishWindow()
+    {
+        QFETCH(uint64_t, deliveryBytes);
+        QFETCH(uint64_t, perMessage);
+        QFETCH(uint64_t, window);
+        QCOMPARE(bench::publishWindow(deliveryBytes, perMessage), window);
+    }
+
+    // To any one subscriber: fewer than Mosquitto's max_queued_messages
+    // (1000), at most half of middleman's client outbound queue (8 MiB).
+    void subscriberWindow_data()
+    {
+        QTest::addColumn<uint64_t>("deliveryBytes");
+        QTest::addColumn<uint64_t>("window");
+        QTest::addRow("16 B: 999") << uint64_t(80) << uint64_t(999);
+        QTest::addRow("4 KiB: 999") << uint64_t(4160) << uint64_t(999);
+        QTest::addRow("16 KiB: 4 MiB") << uint64_t(16448) << uint64_t(255);
+        QTest::addRow("over 4 MiB: one at a time") << uint64_t(5u << 20) << uint64_t(1);
+    }
+
+    void subscriberWindow()
+    {
+        QFETCH(uint64_t, deliveryBytes);
+        QFETCH(uint64_t, window);
+        QCOMPARE(bench::subscriberWindow(deliveryBytes), window);
+    }
+
+    // Whatever the size, a subscriber never has 1000 messages or more than
+    // 4 MiB in flight (but one message of any size may be).
+    void subscriberWindowStaysUnderTheDefaults()
+    {
+        for (uint64_t bytes = 16; bytes < (64u << 20); bytes = bytes * 3 / 2) {
+            const uint64_t window = bench::subscriberWindow(bytes);
+            QVERIFY(window >= 1);
+            QVERIFY(window < 1000);
+            QVERIFY(window == 1 || window * bytes <= (4u << 20));
+        }
+    }
+
+    void fewestDeliveredFollowsTheSlowestSubscriber()
+    {
+        bench::FewestDelivered fewest(3);
+        QCOMPARE(fewest.fewest(), uint64_t(0));
+        fewest.delivered(0);
+        fewest.delivered(1);
+        QCOMPARE(fewest.fewest(), uint64_t(0));
+        fewest.delivered(2);
+        QCOMPARE(fewest.fewest(), uint64_t(1));
+        // One far ahead: the others still count.
+        for (int i = 0; i < 1000; ++i)
+            fewest.delivered(0);
+        QCOMPARE(fewest.fewest(), uint64_t(1));
+        for (int i = 0; i < 999; ++i) {
+            fewest.delivered(1);
+            fewest.delivered(2);
+        }
+        QCOMPARE(fewest.fewest(), uint64_t(1000));
+    }
+
+    // After losses every subscriber counts as having had what was sent; late
+    // deliveries go on from there.
+    void fewestDeliveredRaisedToWhatWasSent()
+    {
+        bench::FewestDelivered fewest(3);
+        for (int i = 0; i < 9; ++i)
+            fewest.delivered(2);
+        fewest.delivered(1);
+        fewest.raiseTo(6);
+        QCOMPARE(fewest.fewest(), uint64_t(6));
+        fewest.delivered(0);
+        QCOMPARE(fewest.fewest(), uint64_t(6));
+        fewest.delivered(1);
+        QCOMPARE(fewest.fewest(), uint64_t(7));
+        fewest.raiseTo(3);  // below every count: nothing changes
+        QCOMPARE(fewest.fewest(), uint64_t(7));
+    }
+
+    // Against the minimum of the counts, over random deliveries and raises.
+    void fewestDeliveredIsTheMinimum()
+    {
+        std::mt19937 random(7);
+        const size_t subscribers = 17;
+        bench::FewestDelivered fewest(subscribers);
+        std::vector<uint64_t> counts(subscribers, 0);
+        for (int step = 0; step < 20000; ++step) {
+            if (random() % 500 == 0) {
+                const uint64_t to = *std::max_element(counts.begin(), counts.end()) + random() % 5;
+                fewest.raiseTo(to);
+                for (uint64_t& count : counts)
+                    count = std::max(count, to);
+            } else {
+                // Some subscribers are slower than others.
+                const size_t subscriber = std::min<size_t>(random() % subscribers, random() % subscribers);
+                fewest.delivered(subscriber);
+                ++counts[subscriber];
+            }
+            QCOMPARE(fewest.fewest(), *std::min_element(counts.begin(), counts.end()));
+        }
     }
 
     void spreadOfRuns()
