@@ -121,9 +121,8 @@ bool Session::readReady(char *buffer, qsizetype size)
 
 void Session::holdInput(const QByteArray &frame, bool binary, qsizetype offset, qint64 nowMs)
 {
-    m_held = HeldFrame{frame, offset, binary};
-    if (!m_inputHeld) {
-        m_inputHeld = true;
+    if (!m_hold) {
+        m_hold = std::make_unique<Hold>();
         ++m_inputPauses;
         stopDirectReads();
         // The socket's read notifier (its engine's; for wss://, the one of the
@@ -136,46 +135,44 @@ void Session::holdInput(const QByteArray &frame, bool binary, qsizetype offset, 
         for (QSocketNotifier *notifier : notifiers) {
             if (notifier->type() == QSocketNotifier::Read && notifier->isEnabled()) {
                 notifier->setEnabled(false);
-                m_heldNotifier = notifier;
+                m_hold->notifier = notifier;
                 break;
             }
         }
     }
+    m_hold->frame = HeldFrame{frame, offset, binary};
     const qint64 wanted = qBound<qint64>(1, m_ratePerSecond * kPaceSliceMs / 1000, m_burstMilli / 1000) * 1000;
     refill(nowMs);
     const qint64 missing = qMax<qint64>(0, wanted - m_milliTokens);
-    m_resumeTimer.start(int((missing + m_ratePerSecond - 1) / m_ratePerSecond), Qt::PreciseTimer, this);
+    m_hold->resume.start(int((missing + m_ratePerSecond - 1) / m_ratePerSecond), Qt::PreciseTimer, this);
 }
 
 void Session::resumeInput()
 {
-    if (!m_inputHeld)
+    if (!m_hold)
         return;
     releaseInput();
     // What was read before the hold comes first, then what the socket's buffer
     // took meanwhile, then the socket.
     onReadyRead();
-    if (!m_inputHeld)
+    if (!m_hold)
         startDirectReads();
 }
 
 void Session::releaseInput()
 {
-    m_inputHeld = false;
-    m_held = HeldFrame();
-    m_resumeTimer.stop();
-    if (m_heldNotifier)
-        m_heldNotifier->setEnabled(true);
-    m_heldNotifier = nullptr;
+    if (m_hold->notifier)
+        m_hold->notifier->setEnabled(true);
+    m_hold.reset(); // and its timer
 }
 
 void Session::timerEvent(QTimerEvent *event)
 {
-    if (event->timerId() != m_resumeTimer.timerId()) {
+    if (!m_hold || event->timerId() != m_hold->resume.timerId()) {
         QObject::timerEvent(event);
         return;
     }
-    m_resumeTimer.stop();
+    m_hold->resume.stop();
     Q_EMIT inputResumeDue(m_id);
 }
 
@@ -289,7 +286,7 @@ void Session::close(QWebSocketProtocol::CloseCode code, const QString &reason)
     flushBatch(); // messages queued before the close go out before it
     m_state = State::Closing;
     m_closedByBroker = true;
-    if (m_inputHeld) {
+    if (m_hold) {
         // The peer's close frame waits behind what it sent: read on, in the
         // next turn, where every message is passed over while closing.
         releaseInput();
@@ -330,7 +327,7 @@ bool Session::pingIfIdle(qint64 nowMs, qint64 intervalMs, int maxMissed)
 {
     if (m_state != State::Open)
         return true;
-    if (m_inputHeld) {
+    if (m_hold) {
         // Not read because of its rate: it is sending, not silent.
         m_lastSeenMs = nowMs;
         m_missedPings = 0;
@@ -350,7 +347,7 @@ bool Session::pingIfIdle(qint64 nowMs, qint64 intervalMs, int maxMissed)
 
 void Session::onReadyRead()
 {
-    if (m_inputHeld)
+    if (m_hold)
         return; // read on when the input is no longer held
     // read() of exactly the bytes Qt's buffer holds takes its chunk instead of
     // copying it, and the socket keeps no read chunk while idle (readAll() and
@@ -364,7 +361,7 @@ void Session::onReadyRead()
 void Session::readEvents()
 {
     using Kind = WebSocket::FrameReader::Event::Kind;
-    while (!m_inputHeld) {
+    while (!m_hold) {
         WebSocket::FrameReader::Event event = m_reader.next();
         switch (event.kind) {
         case Kind::None:

@@ -19,6 +19,7 @@
 #include <QString>
 #include <QWebSocketProtocol>
 
+#include <memory>
 #include <utility>
 
 class QSocketNotifier;
@@ -131,10 +132,10 @@ public:
         bool binary = false;
     };
     void holdInput(const QByteArray &frame, bool binary, qsizetype offset, qint64 nowMs);
-    bool inputHeld() const { return m_inputHeld; }
+    bool inputHeld() const { return m_hold != nullptr; }
     // The frame held by holdInput(), for the broker to route on when
     // inputResumeDue() comes; the input stays held until resumeInput().
-    HeldFrame takeHeldFrame() { return std::exchange(m_held, HeldFrame()); }
+    HeldFrame takeHeldFrame() { return std::exchange(m_hold->frame, HeldFrame()); }
     // Reads on: the frames read already, then the socket; stops at once if
     // one of them holds the input again.
     void resumeInput();
@@ -174,8 +175,7 @@ private:
             m_refilledAtMs = nowMs;
         }
     }
-    // Ends a hold without reading on at once (a close: only the peer's close
-    // frame matters from now on, and it is read in the next turn).
+    // Ends a hold: the socket may be read again.
     void releaseInput();
     void onReadyRead();
     // ws:// under the broker's dispatcher: the input is read here, one read()
@@ -235,11 +235,16 @@ private:
     quint64 m_bytesIn = 0;
     qint64 m_milliTokens = 0; // starts full (accept())
     qint64 m_refilledAtMs = 0;
-    HeldFrame m_held;
-    QPointer<QSocketNotifier> m_heldNotifier; // turned off while the input is held
-    QBasicTimer m_resumeTimer;
+    // While the input is held, from holdInput() to resumeInput() or close():
+    // made then, so that the other connections pay one pointer for it.
+    struct Hold
+    {
+        HeldFrame frame;
+        QPointer<QSocketNotifier> notifier; // turned off meanwhile
+        QBasicTimer resume;
+    };
+    std::unique_ptr<Hold> m_hold;
     quint64 m_inputPauses = 0;
-    bool m_inputHeld = false;
     quint64 m_bytesOut = 0;
     quint16 m_closeCode = WebSocket::CloseNormal;
     QString m_closeReason;
