@@ -99,6 +99,9 @@ Broker::Broker(const BrokerConfig &config, QObject *parent)
     connect(&m_pingTimer, &QTimer::timeout, this, &Broker::onPingSweep);
     m_expiryTimer.setSingleShot(true);
     connect(&m_expiryTimer, &QTimer::timeout, this, &Broker::onExpiry);
+    m_resumeTimer.setSingleShot(true);
+    m_resumeTimer.setTimerType(Qt::PreciseTimer);
+    connect(&m_resumeTimer, &QTimer::timeout, this, &Broker::resumeHeldInput);
     m_acceptRetryTimer.setSingleShot(true);
     connect(&m_acceptRetryTimer, &QTimer::timeout, this, [this] {
         QTcpServer *server = listener();
@@ -338,7 +341,6 @@ void Broker::onUpgraded(QTcpSocket *socket, const QByteArray &origin, const QByt
     connect(session, &Session::frameReceived, this, &Broker::onFrame);
     connect(session, &Session::disconnected, this, &Broker::onDisconnected);
     connect(session, &Session::batchStarted, this, &Broker::scheduleBatchFlush);
-    connect(session, &Session::inputResumeDue, this, &Broker::onInputResumeDue);
     connect(session, &Session::queueOverflow, this, [this](quint64 sid) {
         // Section 5: a slow consumer is closed; nobody else waits for it.
         if (Session *s = m_sessions.value(sid)) {
@@ -572,14 +574,33 @@ void Broker::onFrame(quint64 id, const QByteArray &frame, bool binary)
     routeFrame(session, frame, binary, 0);
 }
 
-void Broker::onInputResumeDue(quint64 id)
+void Broker::resumeHeldInput()
 {
-    Session *session = openSession(id);
-    if (!session || !session->inputHeld())
+    const qint64 nowMs = now();
+    while (!m_resumes.empty() && m_resumes.begin()->first <= nowMs) {
+        const auto [atMs, id] = *m_resumes.begin();
+        m_resumes.erase(m_resumes.begin());
+        // Passed over: a session gone, closing (its input read on for its
+        // close frame) or held again since with a time of its own.
+        Session *session = openSession(id);
+        if (!session || session->resumeAtMs() != atMs)
+            continue;
+        const Session::HeldFrame held = session->takeHeldFrame();
+        if (routeFrame(session, held.frame, held.binary, held.offset))
+            session->resumeInput();
+    }
+    scheduleResume();
+}
+
+void Broker::scheduleResume()
+{
+    if (m_resumes.empty()) {
+        m_resumeTimer.stop();
         return;
-    const Session::HeldFrame held = session->takeHeldFrame();
-    if (routeFrame(session, held.frame, held.binary, held.offset))
-        session->resumeInput();
+    }
+    const qint64 waitMs = qMax<qint64>(0, m_resumes.begin()->first - now());
+    if (!m_resumeTimer.isActive() || m_resumeTimer.remainingTime() > waitMs)
+        m_resumeTimer.start(int(qMin<qint64>(waitMs, std::numeric_limits<int>::max())));
 }
 
 bool Broker::routeFrame(Session *session, const QByteArray &frame, bool binary, qsizetype offset)
@@ -599,7 +620,9 @@ bool Broker::routeFrame(Session *session, const QByteArray &frame, bool binary, 
             // Section 7: this message and the rest wait, unread, for tokens.
             if (!session->inputHeld())
                 ++m_stats.inputPauses;
-            session->holdInput(frame, binary, offset + reader.messageStart(), frameMs);
+            m_resumes.emplace(session->holdInput(frame, binary, offset + reader.messageStart(), frameMs),
+                              session->id());
+            scheduleResume();
             return false;
         }
         session->countMessageIn();

@@ -20,6 +20,7 @@
 #include <QWebSocketProtocol>
 
 #include <atomic>
+#include <map>
 #include <limits>
 #include <optional>
 
@@ -110,7 +111,9 @@ private:
     // Routes the messages of a frame from `offset` on; false when the peer
     // was out of tokens and the rest waits (Session::holdInput()).
     bool routeFrame(Session *session, const QByteArray &frame, bool binary, qsizetype offset);
-    void onInputResumeDue(quint64 id);
+    // Pacing (section 7): the held sessions whose time has come go on.
+    void resumeHeldInput();
+    void scheduleResume();
     void onDisconnected(quint64 id);
     void onPingSweep();
     void onExpiry();
@@ -185,6 +188,10 @@ private:
     RequestTracker m_requests;
     QHash<QByteArray, quint64> m_lastResponder; // round robin among ties, per target
 
+    // Sessions whose input is held (section 7), by when they go on: one timer
+    // for them all, and nothing per session that is not held.
+    std::multimap<qint64, quint64> m_resumes;
+    QTimer m_resumeTimer;
     QTimer m_pingTimer;
     QTimer m_expiryTimer;
     qint64 m_expiryAt = -1;

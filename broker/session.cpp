@@ -7,7 +7,6 @@
 #include <QAbstractEventDispatcher>
 #include <QSocketNotifier>
 #include <QTimer>
-#include <QTimerEvent>
 #include <QTcpSocket>
 
 #include <cerrno>
@@ -119,7 +118,7 @@ bool Session::readReady(char *buffer, qsizetype size)
     return false;
 }
 
-void Session::holdInput(const QByteArray &frame, bool binary, qsizetype offset, qint64 nowMs)
+qint64 Session::holdInput(const QByteArray &frame, bool binary, qsizetype offset, qint64 nowMs)
 {
     if (!m_hold) {
         m_hold = std::make_unique<Hold>();
@@ -144,7 +143,8 @@ void Session::holdInput(const QByteArray &frame, bool binary, qsizetype offset, 
     const qint64 wanted = qBound<qint64>(1, m_ratePerSecond * kPaceSliceMs / 1000, m_burstMilli / 1000) * 1000;
     refill(nowMs);
     const qint64 missing = qMax<qint64>(0, wanted - m_milliTokens);
-    m_hold->resume.start(int((missing + m_ratePerSecond - 1) / m_ratePerSecond), Qt::PreciseTimer, this);
+    m_hold->resumeAtMs = nowMs + (missing + m_ratePerSecond - 1) / m_ratePerSecond;
+    return m_hold->resumeAtMs;
 }
 
 void Session::resumeInput()
@@ -163,17 +163,7 @@ void Session::releaseInput()
 {
     if (m_hold->notifier)
         m_hold->notifier->setEnabled(true);
-    m_hold.reset(); // and its timer
-}
-
-void Session::timerEvent(QTimerEvent *event)
-{
-    if (!m_hold || event->timerId() != m_hold->resume.timerId()) {
-        QObject::timerEvent(event);
-        return;
-    }
-    m_hold->resume.stop();
-    Q_EMIT inputResumeDue(m_id);
+    m_hold.reset();
 }
 
 void Session::accept(Role role, const QString &keyName, const QByteArray &clientId, const RoleLimits &limits)

@@ -10,7 +10,6 @@
 #include "epolldispatcher.h"
 #include "websocket.h"
 
-#include <QBasicTimer>
 #include <QByteArray>
 #include <QDateTime>
 #include <QHostAddress>
@@ -122,19 +121,22 @@ public:
     // Pacing (rate_limit_action "pace", docs/design.md "Pacing"): a connection
     // out of tokens is not read until its bucket holds enough for a few
     // milliseconds of its rate again; TCP pushes back on the sender meanwhile.
-    // The rest of the frame being routed waits here, from `offset`, and
-    // inputResumeDue() comes when the tokens are there; ping misses are not
-    // counted meanwhile (the peer's pongs wait unread).
+    // The rest of the frame being routed waits here, from `offset`; ping
+    // misses are not counted meanwhile (the peer's pongs wait unread).
     struct HeldFrame
     {
         QByteArray frame;
         qsizetype offset = 0;
         bool binary = false;
     };
-    void holdInput(const QByteArray &frame, bool binary, qsizetype offset, qint64 nowMs);
+    // Returns when (monotonicMs()) the bucket holds those tokens: then the
+    // broker routes the held frame on and calls resumeInput().
+    qint64 holdInput(const QByteArray &frame, bool binary, qsizetype offset, qint64 nowMs);
     bool inputHeld() const { return m_hold != nullptr; }
-    // The frame held by holdInput(), for the broker to route on when
-    // inputResumeDue() comes; the input stays held until resumeInput().
+    // The time holdInput() last returned; -1 when the input is not held.
+    qint64 resumeAtMs() const { return m_hold ? m_hold->resumeAtMs : -1; }
+    // The frame held by holdInput(), to route on when it is time; the input
+    // stays held until resumeInput().
     HeldFrame takeHeldFrame() { return std::exchange(m_hold->frame, HeldFrame()); }
     // Reads on: the frames read already, then the socket; stops at once if
     // one of them holds the input again.
@@ -156,15 +158,10 @@ Q_SIGNALS:
     void frameReceived(quint64 id, const QByteArray &frame, bool binary);
     void handshakeTimedOut(quint64 id);
     void queueOverflow(quint64 id);
-    // The held input may go on (holdInput()).
-    void inputResumeDue(quint64 id);
     // A batch was started; flushBatch() is due before the event loop waits again.
     void batchStarted(quint64 id);
     // The socket is gone; the broker forgets the session and deletes it.
     void disconnected(quint64 id);
-
-protected:
-    void timerEvent(QTimerEvent *event) override;
 
 private:
     void refill(qint64 nowMs)
@@ -241,7 +238,7 @@ private:
     {
         HeldFrame frame;
         QPointer<QSocketNotifier> notifier; // turned off meanwhile
-        QBasicTimer resume;
+        qint64 resumeAtMs = 0;
     };
     std::unique_ptr<Hold> m_hold;
     quint64 m_inputPauses = 0;
