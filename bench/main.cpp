@@ -666,7 +666,9 @@ int main(int argc, char** argv)
                                + formatNumber(options.floodRate)
                                + " msg/s (--flood-rate), paced by the clock with 64 KiB unsent at most, to a "
                                  "subscriber of its own, beside a bystander (a requester and a responder, "
-                                 "services) doing round trips one at a time; none: no flood; pace: middleman's "
+                                 "services) sending "
+                               + formatNumber(kFloodBystanderRate)
+                               + " requests a second, paced by the clock; none: no flood; pace: middleman's "
                                  "shipped default (rate_limit_action = \"pace\"); refuse: [limits.client] "
                                  "rate_limit_action = \"refuse\""
                                + std::string(options.openLimits ? "; on the shipped client limits despite "

@@ -300,7 +300,7 @@ private:
 };
 
 // A bystander, one requester and one responder (services), sends
-// kBystanderRate requests a second, paced by the clock, while a client floods
+// kFloodBystanderRate requests a second, paced by the clock, while a client floods
 // the broker: it publishes at the flood rate, paced too, to a subscriber of
 // its own (a client). The bystander's requests go when due whether or not
 // the last was answered, each stamped with its due time, so a broker slow to
@@ -335,7 +335,7 @@ public:
         if (!openAll(60) || !runUntil([this, syncs] { return m_synced == syncs; }, 60))
             return failure(m, "peers not ready");
         const int64_t start = nowNs();
-        Pacer asking(kBystanderRate, start);
+        Pacer asking(kFloodBystanderRate, start);
         Pacer publishing(m_floodRate, start);
         const auto due = [&] {
             const int64_t now = nowNs();
@@ -430,7 +430,6 @@ protected:
 
 private:
     static constexpr std::string_view kTopic = "bench.flood";
-    static constexpr double kBystanderRate = 1000;
 
     double m_floodRate;
     RequestLoop m_loop;

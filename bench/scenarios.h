@@ -80,6 +80,8 @@ Measurement runTopics(const Adapter&, uint16_t port, const BrokerProbe&, int top
 // with `floodRate` messages a second to a subscriber of its own (0: no flood,
 // the bystander alone); every message of either `payloadBytes` long. Whether
 // the broker paces or refuses the flood is its config's business.
+// The flood's bystander: requests a second, paced by the clock.
+constexpr double kFloodBystanderRate = 1000;
 Measurement runFlood(const Adapter&, uint16_t port, const BrokerProbe&, double floodRate, int payloadBytes,
                      const Timing&);
 
