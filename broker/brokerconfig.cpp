@@ -27,7 +27,8 @@ bool BrokerConfig::validate(QString *error) const
         return false;
     }
     // Named as the role's table spells them, whether set there or in [limits].
-    for (const auto &[limits, role] : {std::pair{&clientLimits, "client"}, std::pair{&serviceLimits, "service"}}) {
+    for (const auto &[limits, roleName] : {std::pair{&clientLimits, "client"}, std::pair{&serviceLimits, "service"}}) {
+        const char *const role = roleName; // clang before 16 cannot capture a structured binding
         const auto name = [role](const char *key) {
             return QStringLiteral("limits.%1.%2").arg(QLatin1StringView(role), QLatin1StringView(key));
         };
