@@ -1,5 +1,7 @@
 #include "subscriptiontable.h"
 
+#include "target.h"
+
 #include <algorithm>
 
 namespace Middleman {
@@ -7,6 +9,9 @@ namespace Middleman {
 namespace {
 // Enough for the hot targets of a busy broker; cleared whole when full.
 constexpr qsizetype kCacheCapacity = 4096;
+// A connection leaving with more wildcard patterns than this clears the whole
+// cache: one pass over the cache per pattern would cost more than refilling it.
+constexpr qsizetype kMaxWildcardsForgotten = 8;
 }
 
 SubscriptionTable::AddResult SubscriptionTable::add(quint64 connection, const QByteArray &pattern, int limit)
@@ -21,7 +26,7 @@ SubscriptionTable::AddResult SubscriptionTable::add(quint64 connection, const QB
     }
     mine.insert(pattern);
     m_tree.insert(pattern, connection);
-    invalidate();
+    forget(pattern);
     return AddResult::Added;
 }
 
@@ -33,18 +38,24 @@ bool SubscriptionTable::remove(quint64 connection, const QByteArray &pattern)
     if (it->isEmpty())
         m_byConnection.erase(it);
     m_tree.remove(pattern, connection);
-    invalidate();
+    forget(pattern);
     return true;
 }
 
-QList<QByteArray> SubscriptionTable::removeAll(quint64 connection)
+void SubscriptionTable::removeAll(quint64 connection)
 {
     const QSet<QByteArray> patterns = m_byConnection.take(connection);
-    for (const QByteArray &pattern : patterns)
+    qsizetype wildcards = 0;
+    for (const QByteArray &pattern : patterns) {
         m_tree.remove(pattern, connection);
-    if (!patterns.isEmpty())
-        invalidate();
-    return patterns.values();
+        wildcards += Target::hasWildcard(pattern) ? 1 : 0;
+    }
+    if (wildcards > kMaxWildcardsForgotten) {
+        m_cache.clear();
+        return;
+    }
+    for (const QByteArray &pattern : patterns)
+        forget(pattern);
 }
 
 QList<quint64> SubscriptionTable::match(const QByteArray &literal) const
@@ -74,9 +85,20 @@ qsizetype SubscriptionTable::countOf(quint64 connection) const
     return m_byConnection.value(connection).size();
 }
 
-void SubscriptionTable::invalidate() const
+bool SubscriptionTable::isCached(const QByteArray &literal) const
 {
-    m_cache.clear();
+    return m_cache.contains(literal);
+}
+
+void SubscriptionTable::forget(const QByteArray &pattern) const
+{
+    // A literal pattern changes one target's answer; a wildcard, those of the
+    // cached targets it matches. The rest stay cached.
+    if (!Target::hasWildcard(pattern)) {
+        m_cache.remove(pattern);
+        return;
+    }
+    m_cache.removeIf([&pattern](decltype(m_cache)::iterator entry) { return Target::matches(pattern, entry.key()); });
 }
 
 } // namespace Middleman

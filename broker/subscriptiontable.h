@@ -1,5 +1,5 @@
 #pragma once
-// SubscriptionTable: who is subscribed to what (PROTOCOL.md 4.1), indexed by token
+// SubscriptionTable: who is subscribed to what (docs/protocol.md §4.1), indexed by token
 // for delivery. Plain class; lives on the broker's thread.
 
 #include "patterntree.h"
@@ -18,12 +18,13 @@ public:
 
     AddResult add(quint64 connection, const QByteArray &pattern, int limit);
     bool remove(quint64 connection, const QByteArray &pattern);
-    // Removes every subscription of a connection and returns their patterns.
-    QList<QByteArray> removeAll(quint64 connection);
+    // Removes every subscription of a connection.
+    void removeAll(quint64 connection);
 
     // Connections subscribed to a pattern matching `literal`, each once, in id order.
-    // Results are cached per target until the table changes.
+    // Results are cached per target; a change drops only the targets it can change.
     QList<quint64> match(const QByteArray &literal) const;
+    bool isCached(const QByteArray &literal) const;
 
     QList<QByteArray> patternsOf(quint64 connection) const;
     qsizetype countOf(quint64 connection) const;
@@ -31,7 +32,8 @@ public:
     qsizetype size() const { return m_tree.size(); }
 
 private:
-    void invalidate() const;
+    // Drops the cached results a subscription to `pattern` can change.
+    void forget(const QByteArray &pattern) const;
 
     PatternTree<quint64> m_tree;
     QHash<quint64, QSet<QByteArray>> m_byConnection;

@@ -1,8 +1,10 @@
-// Unit tests for SubscriptionTable: who is subscribed to what (PROTOCOL.md 4.1)
+// Unit tests for SubscriptionTable: who is subscribed to what (docs/protocol.md §4.1)
 // and who gets a PUB (4.2: each connection at most once).
 
 #include "subscriptiontable.h"
+#include "target.h"
 
+#include <QRandomGenerator>
 #include <QTest>
 
 #include <algorithm>
@@ -41,6 +43,9 @@ private Q_SLOTS:
     void cacheFollowsAdd();
     void cacheFollowsRemove();
     void cacheFollowsRemoveAll();
+    void cacheKeepsWhatAChangeCannotReach();
+    void cacheKeepsWhatALeavingConnectionCannotReach();
+    void cacheUnderChurn();
     void patternsOf();
     void countOfAndSize();
 };
@@ -129,16 +134,17 @@ void tst_SubscriptionTable::removeAll()
     table.add(1, QByteArrayLiteral("c"), kNoLimit);
     table.add(2, QByteArrayLiteral("a.>"), kNoLimit);
 
-    Patterns removed = table.removeAll(1);
-    std::sort(removed.begin(), removed.end());
-    QCOMPARE(removed, (Patterns{"a.>", "b.*", "c"}));
+    table.removeAll(1);
+    QVERIFY(table.patternsOf(1).isEmpty());
+    QCOMPARE(table.patternsOf(2), (Patterns{"a.>"}));
     QCOMPARE(table.countOf(1), qsizetype(0));
     QCOMPARE(table.size(), qsizetype(1));
     QCOMPARE(table.match(QByteArrayLiteral("a.x")), (Ids{2}));
     QVERIFY(table.match(QByteArrayLiteral("b.x")).isEmpty());
     QVERIFY(table.match(QByteArrayLiteral("c")).isEmpty());
-    QVERIFY(table.removeAll(1).isEmpty());
-    QVERIFY(table.removeAll(99).isEmpty());
+    table.removeAll(1);
+    table.removeAll(99);
+    QCOMPARE(table.size(), qsizetype(1));
     // The connection may subscribe again from nothing.
     QCOMPARE(table.add(1, QByteArrayLiteral("c"), 1), AddResult::Added);
 }
@@ -228,6 +234,112 @@ void tst_SubscriptionTable::cacheFollowsRemoveAll()
     table.removeAll(2);
     QCOMPARE(table.match(QByteArrayLiteral("chat.room")), (Ids{1}));
     QVERIFY(table.match(QByteArrayLiteral("other")).isEmpty());
+}
+
+// A SUB or UNSUB drops only the cached targets its pattern matches.
+void tst_SubscriptionTable::cacheKeepsWhatAChangeCannotReach()
+{
+    SubscriptionTable table;
+    table.add(1, QByteArrayLiteral("chat.*"), kNoLimit);
+    const QList<QByteArray> targets{"chat.room", "chat.room.deep", "news.today", "x.y"};
+    for (const QByteArray &target : targets)
+        table.match(target);
+    for (const QByteArray &target : targets)
+        QVERIFY(table.isCached(target));
+
+    // A literal pattern: its own target only.
+    table.add(2, QByteArrayLiteral("x.y"), kNoLimit);
+    QVERIFY(!table.isCached("x.y"));
+    QVERIFY(table.isCached("chat.room") && table.isCached("chat.room.deep") && table.isCached("news.today"));
+    QCOMPARE(table.match(QByteArrayLiteral("x.y")), (Ids{2}));
+
+    // A wildcard: the targets it matches.
+    table.add(3, QByteArrayLiteral("*.room"), kNoLimit);
+    QVERIFY(!table.isCached("chat.room"));
+    QVERIFY(table.isCached("chat.room.deep") && table.isCached("news.today") && table.isCached("x.y"));
+    QCOMPARE(table.match(QByteArrayLiteral("chat.room")), (Ids{1, 3}));
+
+    table.add(4, QByteArrayLiteral("chat.>"), kNoLimit);
+    QVERIFY(!table.isCached("chat.room") && !table.isCached("chat.room.deep"));
+    QVERIFY(table.isCached("news.today") && table.isCached("x.y"));
+    QCOMPARE(table.match(QByteArrayLiteral("chat.room.deep")), (Ids{4}));
+
+    // UNSUB alike; a refused or repeated change drops nothing.
+    table.match(QByteArrayLiteral("chat.room"));
+    QVERIFY(table.remove(3, QByteArrayLiteral("*.room")));
+    QVERIFY(!table.isCached("chat.room"));
+    QVERIFY(table.isCached("chat.room.deep") && table.isCached("news.today") && table.isCached("x.y"));
+    QCOMPARE(table.match(QByteArrayLiteral("chat.room")), (Ids{1, 4}));
+    QVERIFY(!table.remove(3, QByteArrayLiteral("*.room")));
+    QCOMPARE(table.add(1, QByteArrayLiteral("chat.*"), kNoLimit), AddResult::Exists);
+    QCOMPARE(table.add(5, QByteArrayLiteral(">"), 0), AddResult::LimitReached);
+    for (const QByteArray &target : targets)
+        QVERIFY(table.isCached(target));
+}
+
+void tst_SubscriptionTable::cacheKeepsWhatALeavingConnectionCannotReach()
+{
+    SubscriptionTable table;
+    table.add(1, QByteArrayLiteral("chat.*"), kNoLimit);
+    table.add(1, QByteArrayLiteral("x.y"), kNoLimit);
+    table.add(2, QByteArrayLiteral("news.*"), kNoLimit);
+    for (const char *target : {"chat.room", "x.y", "news.today", "other"})
+        table.match(target);
+    table.removeAll(1);
+    QVERIFY(!table.isCached("chat.room") && !table.isCached("x.y"));
+    QVERIFY(table.isCached("news.today") && table.isCached("other"));
+
+    // Past a few wildcard patterns the whole cache goes (kMaxWildcardsForgotten).
+    for (int i = 0; i < 9; ++i)
+        table.add(3, QByteArrayLiteral("w") + QByteArray::number(i) + QByteArrayLiteral(".*"), kNoLimit);
+    table.match(QByteArrayLiteral("news.today"));
+    table.match(QByteArrayLiteral("other"));
+    table.removeAll(3);
+    QVERIFY(!table.isCached("news.today") && !table.isCached("other"));
+    QCOMPARE(table.match(QByteArrayLiteral("news.today")), (Ids{2}));
+}
+
+// Random SUB, UNSUB and leaving connections between matches, each answer
+// checked against every pattern held, so a cached answer kept too long fails.
+void tst_SubscriptionTable::cacheUnderChurn()
+{
+    const QList<QByteArray> patterns{"a", "a.b", "a.*", "a.>", "*.b", "*", ">", "a.b.c", "*.*.c", "b.>", "b"};
+    const QList<QByteArray> literals{"a", "b", "a.b", "a.c", "b.b", "a.b.c", "b.x.c", "c"};
+    QRandomGenerator random(20261207);
+    SubscriptionTable table;
+    QHash<quint64, QSet<QByteArray>> model;
+    for (int step = 0; step < 20000; ++step) {
+        const quint64 connection = random.bounded(6);
+        const QByteArray &pattern = patterns.at(random.bounded(patterns.size()));
+        switch (random.bounded(8)) {
+        case 0:
+        case 1:
+            table.add(connection, pattern, kNoLimit);
+            model[connection].insert(pattern);
+            break;
+        case 2:
+            table.remove(connection, pattern);
+            model[connection].remove(pattern);
+            break;
+        case 3:
+            if (random.bounded(10) == 0) {
+                table.removeAll(connection);
+                model.remove(connection);
+            }
+            break;
+        default: {
+            const QByteArray &literal = literals.at(random.bounded(literals.size()));
+            Ids expected;
+            for (auto it = model.cbegin(); it != model.cend(); ++it) {
+                if (std::any_of(it->cbegin(), it->cend(),
+                                [&literal](const QByteArray &p) { return Target::matches(p, literal); }))
+                    expected.append(it.key());
+            }
+            std::sort(expected.begin(), expected.end());
+            QCOMPARE(table.match(literal), expected);
+        }
+        }
+    }
 }
 
 void tst_SubscriptionTable::patternsOf()
