@@ -7,6 +7,7 @@
 #include "turnend.h"
 
 #include <QElapsedTimer>
+#include <QFile>
 #include <QSignalSpy>
 #include <QSocketNotifier>
 #include <QTcpServer>
@@ -16,6 +17,7 @@
 #include <QTimer>
 
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
@@ -80,6 +82,58 @@ protected:
     }
 };
 
+// Runs the loop until a timer started now, `ms` long, fires. The dispatcher
+// fires timers in the order they fall due, so any timer due before it has
+// fired by then.
+void passTimersDueWithin(int ms)
+{
+    QTimer later;
+    later.setSingleShot(true);
+    later.setTimerType(Qt::PreciseTimer);
+    QSignalSpy fired(&later, &QTimer::timeout);
+    later.start(ms);
+    QVERIFY(fired.wait(5000));
+}
+
+// Runs the loop through `turns` turns that each saw input on a pair of their
+// own. A notifier whose socket was ready all along and that was wrongly
+// enabled would have been activated in those turns: epoll reports every
+// ready descriptor at once.
+void passTurnsWithInput(int turns = 2)
+{
+    SocketPair barrier;
+    QSocketNotifier notifier(barrier.fds[1], QSocketNotifier::Read);
+    int seen = 0;
+    QObject::connect(&notifier, &QSocketNotifier::activated, &notifier, [&] {
+        barrier.readAll(1);
+        ++seen;
+    });
+    for (int turn = 1; turn <= turns; ++turn) {
+        barrier.write(0, "b");
+        QTRY_COMPARE(seen, turn);
+    }
+}
+
+// True once the thread `tid` of this process is blocked in epoll_wait(),
+// as /proc tells (the first field of its syscall file is the call's number);
+// false after five seconds.
+bool waitUntilBlockedInPoll(pid_t tid)
+{
+    const QByteArray path = "/proc/self/task/" + QByteArray::number(tid) + "/syscall";
+    QElapsedTimer clock;
+    clock.start();
+    while (clock.elapsed() < 5000) {
+        QFile file(QString::fromLatin1(path));
+        if (file.open(QIODevice::ReadOnly)) {
+            const QByteArray call = file.readAll().split(' ').value(0).trimmed();
+            if (call == QByteArray::number(SYS_epoll_wait) || call == QByteArray::number(SYS_epoll_pwait))
+                return true;
+        }
+        QThread::yieldCurrentThread();
+    }
+    return false;
+}
+
 } // namespace
 
 class tst_EpollDispatcher : public QObject
@@ -140,7 +194,7 @@ void tst_EpollDispatcher::singleShotTimerFiresOnTime()
     QVERIFY(timeout.wait(5000));
     QVERIFY2(clock.elapsed() >= 50, qPrintable(QString::number(clock.elapsed())));
     QVERIFY(!timer.isActive());
-    QTest::qWait(80);
+    passTimersDueWithin(80);
     QCOMPARE(timeout.size(), 1); // single shot: once
 }
 
@@ -189,11 +243,12 @@ void tst_EpollDispatcher::timerKilledInItsHandler()
     };
     first = target.startTimer(5, Qt::PreciseTimer);
     second = other.startTimer(5, Qt::PreciseTimer);
-    QTest::qWait(50);
+    QTRY_COMPARE(target.fired, QList<int>{first});
+    passTimersDueWithin(20); // past a second round of both, were they alive
     QCOMPARE(target.fired, QList<int>{first});
     QVERIFY(other.fired.isEmpty() || other.fired == QList<int>{second}); // it may have fired first
     const qsizetype otherFired = other.fired.size();
-    QTest::qWait(50);
+    passTimersDueWithin(20);
     QCOMPARE(target.fired.size(), 1);
     QCOMPARE(other.fired.size(), otherFired);
 }
@@ -234,7 +289,7 @@ void tst_EpollDispatcher::disabledNotifierStaysQuiet()
     QSignalSpy activated(&notifier, &QSocketNotifier::activated);
     notifier.setEnabled(false);
     pair.write(0, "x");
-    QTest::qWait(50);
+    passTurnsWithInput();
     QCOMPARE(activated.size(), 0);
     notifier.setEnabled(true);
     QTRY_VERIFY(activated.size() >= 1);
@@ -252,11 +307,11 @@ void tst_EpollDispatcher::writeNotifierOffMeansQuiet()
     });
     QTRY_COMPARE(activations, 1);
     // The socket stays writable; the notifier is off and must not be activated again.
-    QTest::qWait(50);
+    passTurnsWithInput();
     QCOMPARE(activations, 1);
     notifier.setEnabled(true);
     QTRY_COMPARE(activations, 2);
-    QTest::qWait(50);
+    passTurnsWithInput();
     QCOMPARE(activations, 2);
 }
 
@@ -283,7 +338,7 @@ void tst_EpollDispatcher::notifierDeletedWhileReady()
     one.write(0, "a");
     two.write(0, "b");
     QTRY_COMPARE(firstCount + secondCount, 1);
-    QTest::qWait(50);
+    passTurnsWithInput();
     QCOMPARE(firstCount + secondCount, 1); // the other was deleted before its turn
 }
 
@@ -309,8 +364,10 @@ void tst_EpollDispatcher::wakeUpFromAnotherThread()
     // A blocking processEvents() with nothing to do returns once another thread
     // calls wakeUp().
     QAbstractEventDispatcher *dispatcher = QAbstractEventDispatcher::instance();
-    std::unique_ptr<QThread> waker(QThread::create([dispatcher] {
-        QThread::msleep(50);
+    const pid_t loopThread = ::gettid();
+    bool blocked = false;
+    std::unique_ptr<QThread> waker(QThread::create([dispatcher, loopThread, &blocked] {
+        blocked = waitUntilBlockedInPoll(loopThread);
         dispatcher->wakeUp();
     }));
     QElapsedTimer clock;
@@ -319,27 +376,40 @@ void tst_EpollDispatcher::wakeUpFromAnotherThread()
     (void)dispatcher->processEvents(QEventLoop::WaitForMoreEvents);
     QVERIFY2(clock.elapsed() < 4000, qPrintable(QString::number(clock.elapsed())));
     QVERIFY(waker->wait(5000));
+    QVERIFY(blocked); // woken from inside epoll_wait(), not before it
 }
 
 void tst_EpollDispatcher::postedEventFromAnotherThread()
 {
-    bool delivered = false;
-    std::unique_ptr<QThread> poster(QThread::create([this, &delivered] {
-        QThread::msleep(20);
-        QMetaObject::invokeMethod(this, [&delivered] { delivered = true; }, Qt::QueuedConnection);
-    }));
-    poster->start();
-    QTRY_VERIFY(delivered);
-    QVERIFY(poster->wait(5000));
-    // And QEventLoop::exit() from another thread ends exec().
-    QEventLoop loop;
-    std::unique_ptr<QThread> stopper(QThread::create([&loop] {
-        QThread::msleep(20);
-        QMetaObject::invokeMethod(&loop, [&loop] { loop.exit(7); }, Qt::QueuedConnection);
-    }));
-    stopper->start();
-    QCOMPARE(loop.exec(), 7);
-    QVERIFY(stopper->wait(5000));
+    // A call posted from another thread while the loop waits in epoll_wait()
+    // runs, and QEventLoop::exit() from it ends exec(). A timer ends a loop
+    // that is never woken, so that the test fails rather than hangs.
+    const pid_t loopThread = ::gettid();
+    for (const bool fromCall : {true, false}) {
+        QEventLoop loop;
+        bool delivered = false;
+        bool blocked = false;
+        QTimer::singleShot(10000, &loop, [&loop] { loop.exit(-1); });
+        std::unique_ptr<QThread> poster(QThread::create([&, this] {
+            blocked = waitUntilBlockedInPoll(loopThread);
+            if (fromCall) {
+                QMetaObject::invokeMethod(
+                    this,
+                    [&] {
+                        delivered = true;
+                        loop.exit(7);
+                    },
+                    Qt::QueuedConnection);
+            } else {
+                QMetaObject::invokeMethod(&loop, [&loop] { loop.exit(7); }, Qt::QueuedConnection);
+            }
+        }));
+        poster->start();
+        QCOMPARE(loop.exec(), 7);
+        QVERIFY(poster->wait(5000));
+        QVERIFY(blocked); // posted while the loop waited, not before
+        QCOMPARE(delivered, fromCall);
+    }
 }
 
 void tst_EpollDispatcher::nestedLoopInsideNotifier()

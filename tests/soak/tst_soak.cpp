@@ -1,4 +1,4 @@
-// The fault soak (issue "Hostile and faulty peers"; PROTOCOL.md 1-6 under churn):
+// The fault soak (issue "Hostile and faulty peers"; docs/protocol.md sections 1-7 under churn):
 // 200 peers that at random connect, subscribe, publish, request, answer (late or
 // never), stop reading and vanish mid-request, replaced as they go. Afterwards:
 // every REQ answered once, every PUB delivered to every reading subscriber, the
@@ -13,6 +13,7 @@
 // MIDDLEMAN_SOAK_SEED: the random schedule's seed (default random, printed).
 
 #include "brokerthread.h"
+#include "session.h"
 #include "rawpeer.h"
 #include "testpeer.h"
 
@@ -126,7 +127,7 @@ struct Peer
 
     // Subscriptions: pattern -> the sync that confirms it, 0 once confirmed.
     QHash<QByteArray, int> subs;
-    // Sync round trips (PROTOCOL.md 4.9: OPT is answered in order with the rest).
+    // Sync round trips (docs/protocol.md §4.7: OPT is answered in order with the rest).
     int syncsSent = 0;
     int syncsDone = 0;
     QHash<int, qint64> seqAtSync;
@@ -601,9 +602,16 @@ void tst_Soak::runRound(qint64 durationMs, const char *name)
     m_departed = {};
     m_failures = {};
     m_peers.shrink_to_fit();
-    // Sockets the broker closed are deleted later on its thread: let that happen.
-    QTest::qWait(200);
-    m_broker->call([] {});
+    // Sessions and sockets the broker closed are deleted later on its thread.
+    const auto closedObjectsLeft = [this] {
+        qsizetype left = -1;
+        m_broker->call([&] {
+            const Broker &b = *m_broker->signalSource();
+            left = b.findChildren<Session *>().size() + b.findChildren<QAbstractSocket *>().size();
+        });
+        return left;
+    };
+    QTRY_COMPARE_WITH_TIMEOUT(closedObjectsLeft(), qsizetype(0), 10000);
 }
 
 void tst_Soak::tick()
