@@ -3,6 +3,8 @@
 #include "mqttproto.h"
 #include "natsproto.h"
 
+#include <functional>
+#include <map>
 #include <string>
 
 namespace bench {
@@ -72,7 +74,8 @@ public:
         // service's is not. Subscribers and idle connections stand for the
         // users' apps and browsers, and log in as clients (subscribing under
         // the config's permanent grants on bench.>), with a client's outbound
-        // queue; so does the flooder, a client over its rate.
+        // queue; so do the flooder, a client over its rate, and the churner,
+        // a user's app changing its subscriptions.
         c.out() += sendsAsService(state->role) ? kServiceKey : kClientKey;
         c.flush();  // the key is a WebSocket message of its own
     }
@@ -80,6 +83,7 @@ public:
     {
         append(c, "SUB", topic, {}, {});
     }
+    void unsubscribe(Connection& c, std::string_view topic) const override { append(c, "UNSUB", topic, {}, {}); }
     void respondTo(Connection& c, std::string_view topic) const override { append(c, "SUB", topic, {}, {}); }
     void listenForReplies(Connection&) const override {}
     void sync(Connection& c) const override
@@ -244,6 +248,9 @@ struct NatsState : Connection::State {
     Role role;
     bool loggedIn = false;
     uint64_t nextSid = 1;
+    // subscribe()'s subscriptions by subject, the last of each: an UNSUB
+    // names its sid
+    std::map<std::string, uint64_t, std::less<>> sids;
     std::string inbox;
     nats::Parser parser;
     explicit NatsState(Role r) : role(r) {}
@@ -277,7 +284,19 @@ public:
     void subscribe(Connection& c, std::string_view topic) const override
     {
         auto* state = static_cast<NatsState*>(c.state.get());
-        nats::appendSub(c.out(), topic, {}, state->nextSid++);
+        const uint64_t sid = state->nextSid++;
+        nats::appendSub(c.out(), topic, {}, sid);
+        state->sids.insert_or_assign(std::string(topic), sid);
+        c.flush();
+    }
+    void unsubscribe(Connection& c, std::string_view topic) const override
+    {
+        auto* state = static_cast<NatsState*>(c.state.get());
+        const auto subscription = state->sids.find(topic);
+        if (subscription == state->sids.end())
+            return;
+        nats::appendUnsub(c.out(), subscription->second);
+        state->sids.erase(subscription);
         c.flush();
     }
     void respondTo(Connection& c, std::string_view topic) const override
@@ -365,12 +384,19 @@ struct MqttState : Connection::State {
     explicit MqttState(Role r) : role(r) {}
 };
 
+// Dots to slashes, and a token that is `*` or `>` alone to MQTT's `+` or `#`.
 std::string mqttTopic(std::string_view dotted)
 {
     std::string topic(dotted);
-    for (char& ch : topic) {
+    for (size_t i = 0; i < topic.size(); ++i) {
+        char& ch = topic[i];
+        const bool wholeToken = (i == 0 || dotted[i - 1] == '.') && (i + 1 == topic.size() || dotted[i + 1] == '.');
         if (ch == '.')
             ch = '/';
+        else if (wholeToken && ch == '*')
+            ch = '+';
+        else if (wholeToken && ch == '>')
+            ch = '#';
     }
     return topic;
 }
@@ -408,6 +434,12 @@ public:
     {
         auto* state = static_cast<MqttState*>(c.state.get());
         mqtt::appendSubscribe(c.out(), packetId(*state), mqttTopic(topic));
+        c.flush();
+    }
+    void unsubscribe(Connection& c, std::string_view topic) const override
+    {
+        auto* state = static_cast<MqttState*>(c.state.get());
+        mqtt::appendUnsubscribe(c.out(), packetId(*state), mqttTopic(topic));
         c.flush();
     }
     void respondTo(Connection& c, std::string_view topic) const override

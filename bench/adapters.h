@@ -3,9 +3,11 @@
 // broker's own wire protocol (middleman's text protocol, the NATS client
 // protocol in binary WebSocket frames, MQTT 3.1.1 QoS 0).
 //
-// Topics are given in dotted form ("bench.fanout"); the MQTT adapter turns the
-// dots into slashes. Payloads never hold a line break and never start with '.',
-// so every protocol carries them unchanged.
+// Topics are given in dotted form ("bench.fanout"), patterns with middleman's
+// and NATS's wildcards (a token `*`: any one token; a last token `>`: the
+// rest); the MQTT adapter turns the dots into slashes and those wildcards into
+// `+` and `#`. Payloads never hold a line break and never start with '.', so
+// every protocol carries them unchanged.
 #pragma once
 
 #include "connection.h"
@@ -19,8 +21,9 @@ namespace bench {
 
 // What a connection does in a scenario. A Flooder publishes as a client over
 // its message rate (the flood scenario, middleman only); a Publisher is a
-// backend's feed.
-enum class Role { Idle, Publisher, Subscriber, Requester, Responder, Flooder };
+// backend's feed; a Churner subscribes and unsubscribes as a user's app does
+// while its user moves from view to view (the churn scenario).
+enum class Role { Idle, Publisher, Subscriber, Requester, Responder, Flooder, Churner };
 
 struct IncomingRequest {
     std::string_view topic;
@@ -63,6 +66,8 @@ public:
     virtual void attach(Connection&, Role) const = 0;  // before start(): per-connection state
     virtual void login(Connection&) const = 0;         // once open; Sink::ready when accepted
     virtual void subscribe(Connection&, std::string_view topic) const = 0;
+    // Ends the connection's last subscribe() to `topic`.
+    virtual void unsubscribe(Connection&, std::string_view topic) const = 0;
     virtual void respondTo(Connection&, std::string_view topic) const = 0;  // one of the load-balanced responders
     virtual void listenForReplies(Connection&) const = 0;                   // requester set-up
     virtual void sync(Connection&) const = 0;  // Sink::synced once all sent before took effect
@@ -75,7 +80,7 @@ public:
 // How the load generator speaks middleman's protocol.
 struct MiddlemanOptions {
     bool binaryFrames = false;  // its messages in binary WebSocket frames (the other two protocols are binary)
-    bool batch = true;          // every connection sends OPT Batch: on after its key (PROTOCOL.md 1, 4.9)
+    bool batch = true;          // every connection sends OPT Batch: on after its key (docs/protocol.md §1, §4.7)
 };
 
 // "middleman", "nats-server", "mosquitto".

@@ -39,7 +39,7 @@ namespace {
 struct Options {
     std::string mode = "full";  // full, quick, smoke
     std::vector<std::string> brokers = allBrokers();
-    std::set<std::string> scenarios = {"fanout", "reqres", "connections", "topics", "flood"};
+    std::set<std::string> scenarios = {"fanout", "reqres", "connections", "topics", "flood", "churn"};
     std::string out;
     std::string bin;
     std::string peers = MIDDLEMAN_BENCH_SOURCE_DIR "/peers";
@@ -49,12 +49,20 @@ struct Options {
     int repeat = 1;          // runs of each broker per case; the figures are their medians
     bool openLimits = false; // every broker with its limits opened up (bench/peers/*-open.*)
     double floodRate = 100000;  // flood: the flooder's messages a second, 10× a middleman client's limit
+    double churnRate = 1000;    // churn: the churner's SUB+UNSUB pairs a second
     MiddlemanOptions middleman;
 };
 
 using Run = std::function<Measurement(const Adapter&, uint16_t, const BrokerProbe&, const Timing&)>;
 
 constexpr int kFloodPayloadBytes = 64;  // the flooder's messages and the bystander's requests
+
+// The case of the same scenario that a case is measured against (churn:
+// against its case without churn).
+struct Baseline {
+    std::string params;  // its params; empty: none
+    std::string name;    // how the report calls it ("R=0")
+};
 
 // One scenario with one set of parameters, run against each broker in turn.
 struct Case {
@@ -63,6 +71,10 @@ struct Case {
     Run run;
     std::string broker;      // the one broker it is run against; empty: every one
     ConfigAdditions config;  // what the brokers' configs get beyond their shipped defaults
+    // A case with a baseline follows it in the plan; the report gives its
+    // delivered msg/s against the baseline's too, and they share one common
+    // rate, so that their rows at it, the CPU table's too, are at one load.
+    Baseline baseline;
 };
 
 std::vector<std::string> split(const std::string& list)
@@ -85,13 +97,13 @@ void usage(std::FILE* to)
                  "  --quick               a shorter set of scenarios (under 2 minutes)\n"
                  "  --smoke               tiny scenarios that must move every message; exit 1 otherwise\n"
                  "  --brokers LIST        comma-separated: middleman,nats-server,mosquitto\n"
-                 "  --scenarios LIST      comma-separated: fanout,reqres,connections,topics,flood\n"
+                 "  --scenarios LIST      comma-separated: fanout,reqres,connections,topics,flood,churn\n"
                  "  --out DIR             where <mode>.md and <mode>.png go (default bench/results/)\n"
                  "  --bin DIR             where the middleman executable is (default: beside this one)\n"
                  "  --peers DIR           the broker configs (default bench/peers/)\n"
                  "  --max-connections N   cap for the connections scenario\n"
                  "  --params TEXT         only the cases whose parameters contain TEXT (\"M=1 \", \"N=100 16\")\n"
-                 "  --rate R              fanout and topics: no maximum; latency only, every broker at\n"
+                 "  --rate R              fanout, topics and churn: no maximum; latency only, every broker at\n"
                  "                        R messages published a second (one broker alone too)\n"
                  "  --repeat R            run every broker R times per case, taking turns; each figure is\n"
                  "                        the median of its runs, with the lowest and highest beside it\n"
@@ -99,6 +111,10 @@ void usage(std::FILE* to)
                  "                        instead of its shipped defaults; the report says so\n"
                  "  --flood-rate R        flood (middleman only): the flooding client's messages a second\n"
                  "                        (default 100000, 10x a client's default limit)\n"
+                 "  --churn-rate R        churn: fanout to 10 subscribers of bench.churn.* over 1000 topics\n"
+                 "                        while another client sends R SUB+UNSUB pairs a second (default\n"
+                 "                        1000), paced by the clock, of patterns no topic matches; the\n"
+                 "                        case R=0, without it, is the baseline its figures are against\n"
                  "  --middleman-frames F  text (default) or binary WebSocket frames for middleman's messages\n"
                  "  --middleman-batch B   on (default): middleman packs several messages per WebSocket\n"
                  "                        message to the load generator (OPT Batch: on); off: one each\n");
@@ -175,6 +191,11 @@ bool parse(int argc, char** argv, Options& options)
                 std::fprintf(stderr, "--flood-rate takes a number of messages a second above 0\n");
                 return false;
             }
+        } else if (arg == "--churn-rate") {
+            if (!positiveNumber(value(), options.churnRate)) {
+                std::fprintf(stderr, "--churn-rate takes a number of SUB+UNSUB pairs a second above 0\n");
+                return false;
+            }
         } else if (arg == "--open-limits") {
             options.openLimits = true;
         } else if (arg == "-h" || arg == "--help") {
@@ -194,7 +215,7 @@ bool parse(int argc, char** argv, Options& options)
     }
     for (const std::string& scenario : options.scenarios) {
         if (scenario != "fanout" && scenario != "reqres" && scenario != "connections" && scenario != "topics"
-            && scenario != "flood") {
+            && scenario != "flood" && scenario != "churn") {
             std::fprintf(stderr, "unknown scenario %s\n", scenario.c_str());
             return false;
         }
@@ -241,8 +262,9 @@ std::vector<Case> plan(const Options& options, int connectionCap, std::vector<st
     std::vector<Case> cases;
     const auto want = [&](const char* scenario) { return options.scenarios.count(scenario) > 0; };
     // Every broker, on the limits the run was asked for.
-    const auto add = [&](std::string scenario, std::string params, Run run) {
-        cases.push_back({std::move(scenario), std::move(params), std::move(run), {}, {options.openLimits, {}}});
+    const auto add = [&](std::string scenario, std::string params, Run run, Baseline baseline = {}) {
+        cases.push_back({std::move(scenario), std::move(params), std::move(run), {}, {options.openLimits, {}},
+                         std::move(baseline)});
     };
     using List = std::vector<int>;
 
@@ -309,7 +331,26 @@ std::vector<Case> plan(const Options& options, int connectionCap, std::vector<st
                              [=](const Adapter& a, uint16_t port, const BrokerProbe& p, const Timing& timing) {
                                  return runFlood(a, port, p, rate, kFloodPayloadBytes, timing);
                              },
-                             "middleman", {false, lines}});
+                             "middleman", {false, lines}, {}});
+        }
+    }
+    if (want("churn")) {
+        // Fanout's publisher and N subscribers, with each message on one of
+        // T topics (in turn), every subscriber on a wildcard over all of
+        // them: a broker that caches whom a topic goes to caches T answers,
+        // which the churn must not spoil. R=0, no churner, is the baseline.
+        const int subscribers = smoke ? 3 : 10;
+        const int topics = smoke ? 20 : 1000;
+        char rate[32];
+        std::snprintf(rate, sizeof rate, "%.15g", options.churnRate);
+        const std::string shape = "N=" + std::to_string(subscribers) + " T=" + std::to_string(topics) + " R=";
+        const Baseline none{shape + "0 256 B", "R=0"};
+        for (const double churnRate : {0.0, options.churnRate}) {
+            add("churn", churnRate > 0 ? shape + rate + " 256 B" : none.params,
+                [=](const Adapter& a, uint16_t port, const BrokerProbe& p, const Timing& timing) {
+                    return runChurn(a, port, p, subscribers, topics, churnRate, 256, timing);
+                },
+                churnRate > 0 ? none : Baseline{});
         }
     }
     return cases;
@@ -367,19 +408,24 @@ struct Metric {
     double Measurement::*value;
 };
 
-// fanout and topics take latency twice: at half of each broker's own maximum
-// rate, and then, in a round of their own, at the common rate of the case.
+// fanout, topics and churn take latency twice: at half of each broker's own
+// maximum rate, and then, in a round of their own, at the common rate of the
+// case.
 bool hasCommonRate(const std::string& scenario)
 {
-    return scenario == "fanout" || scenario == "topics";
+    return scenario == "fanout" || scenario == "topics" || scenario == "churn";
 }
 
 std::vector<Metric> metricsOf(const std::string& scenario)
 {
-    if (hasCommonRate(scenario))
-        return {{"delivered msg/s", true, &Measurement::deliveredPerSecond},
-                {"p50 µs at half own max", false, &Measurement::p50Micros},
-                {"p99 µs at half own max", false, &Measurement::p99Micros}};
+    if (hasCommonRate(scenario)) {
+        std::vector<Metric> metrics = {{"delivered msg/s", true, &Measurement::deliveredPerSecond},
+                                       {"p50 µs at half own max", false, &Measurement::p50Micros},
+                                       {"p99 µs at half own max", false, &Measurement::p99Micros}};
+        if (scenario == "churn")
+            metrics.push_back({"SUB+UNSUB pairs/s", true, &Measurement::churnedPerSecond});
+        return metrics;
+    }
     if (scenario == "reqres")
         return {{"round trips/s", true, &Measurement::roundTripsPerSecond},
                 {"p50 µs", false, &Measurement::p50Micros},
@@ -574,6 +620,29 @@ std::vector<std::pair<std::string, double>> runRound(Report& report, const Case&
     return maxima;
 }
 
+// Each broker's delivered msg/s in a case over that in its baseline, in a row
+// right after the case's own, where both were measured.
+void addAgainstBaseline(Report& report, const Case& c)
+{
+    const auto delivered = [&](const std::string& params) {
+        return std::find_if(report.figures.begin(), report.figures.end(), [&](const Figure& f) {
+            return f.scenario == c.scenario && f.params == params && f.metric == "delivered msg/s";
+        });
+    };
+    const auto own = delivered(c.params);
+    const auto baseline = delivered(c.baseline.params);
+    if (c.baseline.params.empty() || own == report.figures.end() || baseline == report.figures.end())
+        return;
+    Figure against{c.scenario, c.params, "delivered msg/s against " + c.baseline.name, true, {}, {}, {}, {}};
+    for (const auto& [broker, value] : own->values) {
+        const auto base = baseline->values.find(broker);
+        if (base != baseline->values.end() && base->second > 0)
+            against.values[broker] = value / base->second;
+    }
+    if (!against.values.empty())
+        report.figures.insert(own + 1, std::move(against));
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -674,36 +743,63 @@ int main(int argc, char** argv)
                                + std::string(options.openLimits ? "; on the shipped client limits despite "
                                                                   "--open-limits: they are what it measures"
                                                                 : ""));
+    if (std::any_of(cases.begin(), cases.end(), [](const Case& c) { return c.scenario == "churn"; }))
+        report.notes.push_back("churn: N subscribers, clients, each on bench.churn.* (Mosquitto: bench/churn/+), and "
+                               "a publisher going round the T topics bench.churn.<i> as fanout's publisher does; "
+                               "with R above 0, a churner, a client too, subscribes to bench.other.<k>.* and "
+                               "unsubscribes again, a new k each time (no topic published matches it), R times a "
+                               "second (--churn-rate), paced by the clock, throughout the run; R=0: no churner. "
+                               "Run together, the two cases are measured at one common rate, the lower of theirs, so "
+                               "that their rows at it, the CPU table's too, are at the same load");
     const Timing timing = timingFor(options.mode);
     int failures = 0;
-    for (const Case& c : cases) {
-        if (options.rate > 0 && hasCommonRate(c.scenario)) {
-            // The rate is given: every broker at it, and no maximum to find.
-            report.notes.push_back(c.scenario + " " + c.params + ": the common rate is "
-                                   + formatNumber(options.rate) + " msg/s published, as --rate gave it");
-            const Round round = commonRateRound(c, timing, CommonRate{options.rate, "--rate", options.rate});
-            runRound(report, c, round, adapters, paths, options.repeat, failures);
-            continue;
+    for (size_t first = 0, next = 0; first < cases.size(); first = next) {
+        // A case and those measured against it, which follow it: the first
+        // round of each, then the round of each at their common rate.
+        next = first + 1;
+        while (next < cases.size() && cases[next].scenario == cases[first].scenario
+               && !cases[next].baseline.params.empty() && cases[next].baseline.params == cases[first].params)
+            ++next;
+        std::string label;                   // the cases as the notes name them
+        std::vector<const Case*> compared;   // those with a round at the common rate
+        std::vector<std::pair<std::string, double>> maxima;  // of them all
+        for (size_t i = first; i < next; ++i) {
+            const Case& c = cases[i];
+            if (options.rate > 0 && hasCommonRate(c.scenario)) {
+                // The rate is given: every broker at it, and no maximum to find.
+                report.notes.push_back(c.scenario + " " + c.params + ": the common rate is "
+                                       + formatNumber(options.rate) + " msg/s published, as --rate gave it");
+                const Round round = commonRateRound(c, timing, CommonRate{options.rate, "--rate", options.rate});
+                runRound(report, c, round, adapters, paths, options.repeat, failures);
+                continue;
+            }
+            const std::vector<std::pair<std::string, double>> own =
+                runRound(report, c, firstRound(c, timing), adapters, paths, options.repeat, failures);
+            addAgainstBaseline(report, c);
+            if (!hasCommonRate(c.scenario))
+                continue;
+            label += (label.empty() ? c.scenario + " " : std::string(" and ")) + c.params;
+            compared.push_back(&c);
+            maxima.insert(maxima.end(), own.begin(), own.end());
         }
-        const std::vector<std::pair<std::string, double>> maxima =
-            runRound(report, c, firstRound(c, timing), adapters, paths, options.repeat, failures);
-        if (!hasCommonRate(c.scenario))
+        if (compared.empty())
             continue;
         // Each broker's own half maximum is a different load for each; latency
         // compared across brokers is taken once more, at one rate for all.
         const std::optional<CommonRate> common = commonRate(maxima, timing.latencyLoad);
         if (!common) {
             if (adapters.size() > 1)
-                report.notes.push_back(c.scenario + " " + c.params
-                                       + ": no latency at a common rate, fewer than two brokers measured a maximum");
+                report.notes.push_back(label + ": no latency at a common rate, fewer than two brokers measured a "
+                                               "maximum");
             continue;
         }
-        report.notes.push_back(c.scenario + " " + c.params + ": the common rate is "
-                               + formatNumber(common->publishedPerSecond) + " msg/s published, half of "
-                               + common->setBy + "'s maximum of " + formatNumber(common->setByMaximum)
-                               + " msg/s published" + (options.repeat > 1 ? " (the median of its runs)" : "")
-                               + ", the lowest of this case");
-        runRound(report, c, commonRateRound(c, timing, *common), adapters, paths, options.repeat, failures);
+        report.notes.push_back(label + ": the common rate is " + formatNumber(common->publishedPerSecond)
+                               + " msg/s published, half of " + common->setBy + "'s maximum of "
+                               + formatNumber(common->setByMaximum) + " msg/s published"
+                               + (options.repeat > 1 ? " (the median of its runs)" : "")
+                               + (compared.size() > 1 ? ", the lowest of these cases" : ", the lowest of this case"));
+        for (const Case* c : compared)
+            runRound(report, *c, commonRateRound(*c, timing, *common), adapters, paths, options.repeat, failures);
     }
 
     const std::string base = options.out + "/" + options.mode;

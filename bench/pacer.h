@@ -1,5 +1,5 @@
-// Publishing paced by the clock, as fanout's and topics' latency rounds and
-// the flood's flooder do.
+// Sending paced by the clock, as the latency rounds of fanout, topics and
+// churn, the churner and the flood's flooder do.
 #pragma once
 
 #include "connection.h"

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,23 +17,35 @@ namespace bench {
 
 namespace {
 
-// One publisher; subscribers either all on one topic (fanout: each message is
-// delivered `subscribers` times) or each on its own (topics: each message once,
-// the publisher going round all topics).
+// How the subscribers of PubSub are subscribed.
+enum class Shape {
+    Fanout,  // all on one topic: each message delivered to every subscriber
+    Topics,  // each on its own, the publisher going round all topics: each message once
+    Churn,   // all on one wildcard over the topics the publisher goes round: as fanout
+};
+
+// One publisher and its subscribers, and in churn a churner: one more client
+// that subscribes and unsubscribes, a pair every 1 / churnRate seconds, paced
+// by the clock, from the first warm-up to the end. Its patterns match none of
+// the published topics, so it changes no delivery, only the subscriptions a
+// broker matches each message against: what it costs is the broker's own
+// (middleman caches the subscribers of each published target, and must keep
+// that cache right through every change). They are wildcards, the kind a
+// broker can tell least about (a literal one can change a single topic's
+// subscribers), and a new one each time, as a user's views come and go.
 class PubSub final : public Harness {
 public:
-    PubSub(const Adapter& adapter, uint16_t port, const BrokerProbe& probe, int subscribers, bool ownTopics,
-           int payloadBytes)
-        : Harness(adapter, port, probe), m_subscribers(subscribers), m_ownTopics(ownTopics),
-          m_payload(makePayload(payloadBytes))
+    PubSub(const Adapter& adapter, uint16_t port, const BrokerProbe& probe, Shape shape, int subscribers, int topics,
+           int payloadBytes, double churnRate = 0)
+        : Harness(adapter, port, probe), m_subscribers(subscribers), m_ownTopics(shape == Shape::Topics),
+          m_churnRate(churnRate), m_payload(makePayload(payloadBytes))
     {
-        if (ownTopics) {
-            for (int i = 0; i < subscribers; ++i)
-                m_topics.push_back("bench.topic." + std::to_string(i));
-        } else {
+        if (shape == Shape::Fanout)
             m_topics.push_back("bench.fanout");
-        }
-        m_perMessage = ownTopics ? 1 : uint64_t(subscribers);
+        for (int i = 0; shape != Shape::Fanout && i < topics; ++i)
+            m_topics.push_back((shape == Shape::Topics ? "bench.topic." : "bench.churn.") + std::to_string(i));
+        m_subscription = shape == Shape::Churn ? "bench.churn.*" : m_topics.front();
+        m_perMessage = m_ownTopics ? 1 : uint64_t(subscribers);
         const uint64_t perDelivery = uint64_t(m_payload.size()) + 64;
         m_window = publishWindow(perDelivery, m_perMessage);
         m_subscriberWindow = subscriberWindow(perDelivery);
@@ -52,13 +65,21 @@ public:
         m_publisher = add(Role::Publisher);
         if (!openAll(30))
             return failure(m, "publisher not ready");
+        if (m_churnRate > 0) {
+            m_churner = add(Role::Churner);
+            if (!openAll(30))
+                return failure(m, "churner not ready");
+            m_churning.emplace(m_churnRate, nowNs());
+        }
 
         if (timing.publishRate > 0) {
             publishPaced(timing.publishRate, timing.warmupSeconds, timing);
             m_recording = true;
             const Window window = beginWindow();
+            const uint64_t churned = m_churned;
             publishPaced(timing.publishRate, timing.latencySeconds, timing);
             endWindow(window, m, true);
+            m.churnedPerSecond = double(m_churned - churned) / m.wallSeconds;
         } else {
             if (!measureMaximum(m, timing))
                 return failure(m, "deliveries did not finish");
@@ -68,6 +89,8 @@ public:
         if (!drain(timing))
             return failure(m, "deliveries did not finish");
         m_recording = false;
+        if (!stopChurning())
+            return failure(m, "the churner's SUBs and UNSUBs were not all taken");
         m.p50Micros = double(m_latency.percentile(0.50)) / 1e3;
         m.p99Micros = double(m_latency.percentile(0.99)) / 1e3;
         m.sentLateP50Micros = double(m_sentLate.percentile(0.50)) / 1e3;
@@ -84,8 +107,10 @@ public:
         return m;
     }
 
-    void message(Connection& c, std::string_view, std::string_view payload) override
+    void message(Connection& c, std::string_view topic, std::string_view payload) override
     {
+        if (c.index() == m_churner)
+            return fail("the churner got a message on " + std::string(topic) + ", which none of its patterns match");
         ++m_delivered;
         m_fewest.delivered(size_t(c.index()));
         // A delivery counted as lost may still come, late: then it was not lost.
@@ -108,7 +133,7 @@ protected:
     {
         if (role(c) != Role::Subscriber)
             return;
-        m_adapter.subscribe(c, m_topics[m_ownTopics ? size_t(c.index()) : 0]);
+        m_adapter.subscribe(c, m_ownTopics ? m_topics[size_t(c.index())] : m_subscription);
         m_adapter.sync(c);
     }
 
@@ -120,9 +145,13 @@ private:
         m_pumping = true;
         m_lastProgressNs = nowNs();
         pump();
-        uint64_t before = 0;
-        warmUpAndMeasure(timing, m, [&] { before = m_delivered; }, false, [this, &timing] { watchStall(timing); });
+        uint64_t before = 0, churned = 0;
+        warmUpAndMeasure(timing, m, [&] {
+            before = m_delivered;
+            churned = m_churned;
+        }, false, [this, &timing] { tick(timing); });
         const uint64_t during = m_delivered - before;
+        m.churnedPerSecond = double(m_churned - churned) / m.wallSeconds;
         m_pumping = false;
         if (!drain(timing))
             return false;
@@ -147,7 +176,7 @@ private:
                     m_sentLate.record(nowNs() - dueNs);
                 publishOne(dueNs);
             });
-            watchStall(timing);
+            tick(timing);
         };
         runFor(seconds, [&] {
             pacer.update(nowNs());
@@ -157,8 +186,11 @@ private:
     }
     uint64_t outstanding() const { return m_sent * m_perMessage - m_delivered - m_lost; }
     // What the publisher has sent each subscriber, at most: every message in
-    // fanout, every T-th going round T topics.
-    uint64_t sentToEach() const { return (m_sent + m_topics.size() - 1) / m_topics.size(); }
+    // fanout and churn, every T-th going round T topics.
+    uint64_t sentToEach() const
+    {
+        return m_ownTopics ? (m_sent + m_topics.size() - 1) / m_topics.size() : m_sent;
+    }
     // The most any one subscriber has in flight.
     uint64_t inFlightToSlowest() const
     {
@@ -188,6 +220,37 @@ private:
         m_adapter.publish(connection(m_publisher), m_topics[m_sent % m_topics.size()], m_payload);
         ++m_sent;
     }
+    // What the loop does between handlers, at least every
+    // HandlerWait::kMaxWait: the churn that fell due, which needs no wake-up
+    // of its own (it is there for its rate, not for when each pair goes), and
+    // the watch for a stall.
+    void tick(const Timing& timing)
+    {
+        if (m_churning) {
+            m_churning->update(nowNs());
+            m_churning->sendDue(connection(m_churner), [] { return true; }, [this](int64_t) { churnOnce(); });
+        }
+        watchStall(timing);
+    }
+    void churnOnce()
+    {
+        const std::string pattern = "bench.other." + std::to_string(m_churned) + ".*";
+        Connection& churner = connection(m_churner);
+        m_adapter.subscribe(churner, pattern);
+        m_adapter.unsubscribe(churner, pattern);
+        ++m_churned;
+    }
+    // Stops the churn; true once the broker has taken all of it (it refusing
+    // any fails the run: middleman's ERR, NATS's -ERR, a failed SUBACK).
+    bool stopChurning()
+    {
+        if (!m_churning)
+            return true;
+        m_churning.reset();
+        const int synced = m_synced;
+        m_adapter.sync(connection(m_churner));
+        return runUntil([this, synced] { return m_synced > synced; }, 30);
+    }
     // A broker may drop messages (QoS 0 allows it): after a second without any
     // delivery, what is missing counts as lost, and the window opens again.
     void watchStall(const Timing& timing)
@@ -213,7 +276,7 @@ private:
     // unless every message must arrive.
     bool drain(const Timing& timing)
     {
-        if (runUntil([this] { return outstanding() == 0; }, 10, [this, &timing] { watchStall(timing); }))
+        if (runUntil([this] { return outstanding() == 0; }, 10, [this, &timing] { tick(timing); }))
             return true;
         if (!error().empty() || timing.exact)
             return false;
@@ -228,8 +291,10 @@ private:
 
     int m_subscribers;
     bool m_ownTopics;
+    double m_churnRate;
     std::string m_payload;
-    std::vector<std::string> m_topics;
+    std::vector<std::string> m_topics;  // published, in turn
+    std::string m_subscription;         // every subscriber's, unless each has its own topic
     uint64_t m_perMessage = 1;
     uint64_t m_window = 1;            // messages in flight, at most
     uint64_t m_subscriberWindow = 1;  // messages in flight to any one subscriber, at most
@@ -244,6 +309,9 @@ private:
     int64_t m_lastProgressNs = 0;
     Histogram m_latency;
     Histogram m_sentLate; // paced messages: send time after due time
+    int m_churner = -1;
+    std::optional<Pacer> m_churning;  // while the churn goes on
+    uint64_t m_churned = 0;           // SUB+UNSUB pairs sent
 };
 
 // Requesters in a closed loop (one request outstanding each) against
@@ -478,14 +546,21 @@ public:
 Measurement runFanout(const Adapter& adapter, uint16_t port, const BrokerProbe& probe, int subscribers,
                       int payloadBytes, const Timing& timing)
 {
-    PubSub scenario(adapter, port, probe, subscribers, false, payloadBytes);
+    PubSub scenario(adapter, port, probe, Shape::Fanout, subscribers, 1, payloadBytes);
     return scenario.run(timing);
 }
 
 Measurement runTopics(const Adapter& adapter, uint16_t port, const BrokerProbe& probe, int topics, int payloadBytes,
                       const Timing& timing)
 {
-    PubSub scenario(adapter, port, probe, topics, true, payloadBytes);
+    PubSub scenario(adapter, port, probe, Shape::Topics, topics, topics, payloadBytes);
+    return scenario.run(timing);
+}
+
+Measurement runChurn(const Adapter& adapter, uint16_t port, const BrokerProbe& probe, int subscribers, int topics,
+                     double churnRate, int payloadBytes, const Timing& timing)
+{
+    PubSub scenario(adapter, port, probe, Shape::Churn, subscribers, topics, payloadBytes, churnRate);
     return scenario.run(timing);
 }
 

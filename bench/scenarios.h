@@ -1,4 +1,4 @@
-// The five scenarios of middleman-bench. Each runs against one broker that is
+// The six scenarios of middleman-bench. Each runs against one broker that is
 // already listening, on one io_context in this thread, and returns its figures.
 #pragma once
 
@@ -19,7 +19,7 @@ struct Timing {
     // report says "half own max"), and at this fraction of the lowest maximum
     // of a case's brokers (the common rate)
     double latencyLoad = 0.5;
-    // fanout / topics: > 0 measures no maximum, only latency at this many
+    // fanout, topics, churn: > 0 measures no maximum, only latency at this many
     // messages published a second (the common rate of a case, latencyrate.h)
     double publishRate = 0;
     bool exact = false;        // smoke: every message must arrive, nothing may stall
@@ -29,7 +29,7 @@ struct Measurement {
     bool ok = false;
     std::string error;                 // why not ok
     std::vector<std::string> notes;    // ok, but worth knowing (losses, caps)
-    // fanout / topics
+    // fanout, topics, churn
     double deliveredPerSecond = 0;
     double publishedPerSecond = 0;  // deliveredPerSecond / deliveries per message
     double p50Micros = 0, p99Micros = 0;
@@ -40,6 +40,8 @@ struct Measurement {
     // of benchCpuSeconds, the time the load generator polled for the last few
     // µs before a paced message fell due; NaN where nothing was paced
     double benchPollSeconds = std::numeric_limits<double>::quiet_NaN();
+    // churn, over the measured window: SUB+UNSUB pairs the churner sent a second
+    double churnedPerSecond = 0;
     // reqres; flood: the bystander's
     double roundTripsPerSecond = 0;
     // flood, over the measured window: messages the flooder sent, those
@@ -75,6 +77,14 @@ Measurement runReqRes(const Adapter&, uint16_t port, const BrokerProbe&, int req
                       int payloadBytes, const Timing&);
 Measurement runConnections(const Adapter&, uint16_t port, const BrokerProbe&, int connections, const Timing&);
 Measurement runTopics(const Adapter&, uint16_t port, const BrokerProbe&, int topics, int payloadBytes, const Timing&);
+
+// Fanout while the subscriptions change: `subscribers` subscribers each on a
+// wildcard over `topics` topics, which one publisher goes round as fanout's
+// publishes, while one more client, the churner, subscribes and unsubscribes
+// `churnRate` times a second (SUB+UNSUB pairs, paced by the clock; 0: no
+// churner) to patterns none of those topics match.
+Measurement runChurn(const Adapter&, uint16_t port, const BrokerProbe&, int subscribers, int topics,
+                     double churnRate, int payloadBytes, const Timing&);
 
 // A bystander's round trips, one at a time, while a client floods the broker
 // with `floodRate` messages a second to a subscriber of its own (0: no flood,

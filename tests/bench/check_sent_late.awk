@@ -1,9 +1,9 @@
 # Reads a middleman-bench report (Markdown) and checks its CPU table: every
-# fanout and topics row, whose latencies come from paced publishing, gives how
-# late the load generator sent (p50 and p99, a number each, p50 not above
-# p99); every reqres, connections and flood row a dash (nothing paced, or, in
-# the flood, a flooder the broker may hold back by design and a bystander
-# whose lateness is in its latencies).
+# fanout, topics and churn row, whose latencies come from paced publishing,
+# gives how late the load generator sent (p50 and p99, a number each, p50 not
+# above p99); every reqres, connections and flood row a dash (nothing paced,
+# or, in the flood, a flooder the broker may hold back by design and a
+# bystander whose lateness is in its latencies).
 # The bench polling cores, the load generator's polling before paced messages
 # fell due, are a number no larger than the bench cores in every row whose CPU
 # window was paced (the common-rate rows, and the flood's, whose bystander is
@@ -35,7 +35,7 @@ inCpu && /^\| [a-z]/ && p50 {
     gsub(/ /, "", scenario)
     what = scenario $3 $4
     ++rows
-    if (scenario == "fanout" || scenario == "topics") {
+    if (scenario == "fanout" || scenario == "topics" || scenario == "churn") {
         ++paced
         if (!isNumber(number($p50)) || !isNumber(number($p99)))
             fail(what ": no sent-late figures")
