@@ -42,9 +42,6 @@ QString describe(const Session *session)
     return QStringLiteral("%1:%2").arg(session->peerAddress().toString()).arg(session->peerPort());
 }
 
-// RFC 6455 registry: 1013 "Try Again Later"; Qt's enum stops at 1011.
-constexpr auto kCloseTryAgainLater = static_cast<QWebSocketProtocol::CloseCode>(1013);
-
 // Descriptors kept for what is not a connection (listening sockets, the event
 // loop's, log files, a console's window) when the open-file limit caps
 // max_connections; a quarter of a smaller limit.
@@ -140,7 +137,7 @@ bool Broker::listen()
     // "Idle spin"), when it is the broker's epoll one.
     if (auto *epoll = qobject_cast<EpollEventDispatcher *>(QAbstractEventDispatcher::instance(thread())))
         epoll->setIdleSpin(std::chrono::microseconds(m_config.idleSpinUs));
-    // Section 7: beyond the open-file limit a connection could not even be
+    // docs/protocol.md §7: beyond the open-file limit a connection could not even be
     // told "too many connections" (1013); it would wait unaccepted.
     m_maxConnections = m_config.maxConnections;
     const long files = openFileLimit();
@@ -170,7 +167,7 @@ bool Broker::listen()
     if (!m_plainServer) {
         m_plainServer = new PlainServer(this);
         connect(m_plainServer, &PlainServer::accepted, this, [this](CoalescingSocket *socket) {
-            // Section 6: connections that have not upgraded yet are capped too
+            // Section 7: connections that have not upgraded yet are capped too
             // (as TlsServer caps TLS handshakes), so that silent TCP connections
             // cannot take every file descriptor until their deadline.
             if (m_upgrader->waiting() >= m_maxConnections) {
@@ -300,7 +297,7 @@ void Broker::onUpgraded(QTcpSocket *socket, const QByteArray &origin, const QByt
 {
     const QHostAddress address = socket->peerAddress();
     // Every refusal is counted and logged, and closes with a code and a reason.
-    const auto refuseAs = [&](quint64 *counter, QWebSocketProtocol::CloseCode code, const QString &reason,
+    const auto refuseAs = [&](quint64 *counter, WebSocket::CloseCode code, const QString &reason,
                               const QString &detail = QString()) {
         if (counter)
             ++*counter;
@@ -309,29 +306,29 @@ void Broker::onUpgraded(QTcpSocket *socket, const QByteArray &origin, const QByt
         refuse(socket, pending, code, reason);
     };
     if (m_shuttingDown) {
-        refuseAs(nullptr, QWebSocketProtocol::CloseCodeGoingAway, QStringLiteral("broker shutting down"));
+        refuseAs(nullptr, WebSocket::CloseGoingAway, QStringLiteral("broker shutting down"));
         return;
     }
-    // Section 6: browsers only from the allowed origins.
+    // Section 7: browsers only from the allowed origins.
     if (!m_config.allowedOrigins.isEmpty() && !origin.isEmpty()
         && !m_config.allowedOrigins.contains(QString::fromUtf8(origin), Qt::CaseInsensitive)) {
-        refuseAs(&m_stats.originsRefused, QWebSocketProtocol::CloseCodePolicyViolated,
+        refuseAs(&m_stats.originsRefused, WebSocket::ClosePolicyViolated,
                  QStringLiteral("origin not allowed"), QString::fromUtf8(origin.left(256)));
         return;
     }
-    // Section 6: an address backing off after bad keys gets no chance to try another.
+    // Section 7: an address backing off after bad keys gets no chance to try another.
     if (const QString reason = backoffReason(address, now()); !reason.isEmpty()) {
-        refuseAs(&m_stats.keyBackoffRefused, kCloseTryAgainLater, reason);
+        refuseAs(&m_stats.keyBackoffRefused, WebSocket::CloseTryAgainLater, reason);
         return;
     }
-    // Section 6: connections in total and per remote address.
+    // Section 7: connections in total and per remote address.
     if (m_sessions.size() >= m_maxConnections) {
-        refuseAs(&m_stats.connectionsRefused, kCloseTryAgainLater, QStringLiteral("too many connections"));
+        refuseAs(&m_stats.connectionsRefused, WebSocket::CloseTryAgainLater, QStringLiteral("too many connections"));
         return;
     }
     if (m_config.maxConnectionsPerAddress > 0
         && m_connectionsFrom.value(address) >= m_config.maxConnectionsPerAddress) {
-        refuseAs(&m_stats.connectionsRefused, kCloseTryAgainLater,
+        refuseAs(&m_stats.connectionsRefused, WebSocket::CloseTryAgainLater,
                  QStringLiteral("too many connections from this address"));
         return;
     }
@@ -342,11 +339,11 @@ void Broker::onUpgraded(QTcpSocket *socket, const QByteArray &origin, const QByt
     connect(session, &Session::disconnected, this, &Broker::onDisconnected);
     connect(session, &Session::batchStarted, this, &Broker::scheduleBatchFlush);
     connect(session, &Session::queueOverflow, this, [this](quint64 sid) {
-        // Section 5: a slow consumer is closed; nobody else waits for it.
+        // Section 6: a slow consumer is closed; nobody else waits for it.
         if (Session *s = m_sessions.value(sid)) {
             qCInfo(lcSession).noquote() << "peer" << sid << "closed as slow consumer with" << s->bytesQueued()
                                         << "bytes queued";
-            closeSession(s, kCloseTryAgainLater,
+            closeSession(s, WebSocket::CloseTryAgainLater,
                          QStringLiteral("slow consumer: outbound queue over %1 bytes").arg(s->queueLimit()),
                          &m_stats.slowConsumersClosed);
         }
@@ -354,7 +351,7 @@ void Broker::onUpgraded(QTcpSocket *socket, const QByteArray &origin, const QByt
     connect(session, &Session::handshakeTimedOut, this, [this](quint64 sid) {
         if (Session *s = m_sessions.value(sid)) {
             qCInfo(lcSession).noquote() << "peer" << sid << "from" << describe(s) << "sent no key in time";
-            closeSession(s, QWebSocketProtocol::CloseCodePolicyViolated,
+            closeSession(s, WebSocket::ClosePolicyViolated,
                          QStringLiteral("no API key within the handshake timeout"), &m_stats.handshakeTimeouts);
         }
     });
@@ -365,7 +362,7 @@ void Broker::onUpgraded(QTcpSocket *socket, const QByteArray &origin, const QByt
     session->start(pending);
 }
 
-void Broker::refuse(QTcpSocket *socket, const QByteArray &pending, QWebSocketProtocol::CloseCode code,
+void Broker::refuse(QTcpSocket *socket, const QByteArray &pending, WebSocket::CloseCode code,
                     const QString &reason)
 {
     // A session of its own, outside m_sessions, so that the close handshake runs
@@ -383,13 +380,13 @@ void Broker::refuse(QTcpSocket *socket, const QByteArray &pending, QWebSocketPro
 
 void Broker::handleKey(Session *session, const QByteArray &frame)
 {
-    // Section 6: a connection opened before its address began to back off may not
+    // Section 7: a connection opened before its address began to back off may not
     // try either; its key is not even looked at.
     const qint64 nowMs = now();
     if (const QString reason = backoffReason(session->peerAddress(), nowMs); !reason.isEmpty()) {
         qCInfo(lcSession).noquote() << "peer" << session->id() << "from" << describe(session) << "refused:"
                                     << reason;
-        closeSession(session, kCloseTryAgainLater, reason, &m_stats.keyBackoffRefused);
+        closeSession(session, WebSocket::CloseTryAgainLater, reason, &m_stats.keyBackoffRefused);
         return;
     }
     // Section 2: the whole first frame is the key; surrounding white space ignored.
@@ -401,7 +398,7 @@ void Broker::handleKey(Session *session, const QByteArray &frame)
             qCWarning(lcSession).noquote() << "address" << session->peerAddress().toString()
                                            << "backs off for" << blockMs << "ms after repeated invalid keys";
         }
-        closeSession(session, QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("invalid API key"),
+        closeSession(session, WebSocket::ClosePolicyViolated, QStringLiteral("invalid API key"),
                      &m_stats.keysRefused);
         return;
     }
@@ -416,7 +413,7 @@ void Broker::handleKey(Session *session, const QByteArray &frame)
 
 QByteArray Broker::newClientId()
 {
-    // Section 4.7: unique for the broker's lifetime and not guessable.
+    // Section 5: unique for the broker's lifetime and not guessable.
     for (;;) {
         quint64 words[2];
         QRandomGenerator::system()->fillRange(words);
@@ -433,7 +430,7 @@ void Broker::onDisconnected(quint64 id)
     if (!session)
         return;
     ++m_stats.disconnects;
-    // The WebSocket layer closes on its own for protocol violations (section 6:
+    // The WebSocket layer closes on its own for protocol violations (section 1:
     // a frame over max_frame_size gives 1009, invalid UTF-8 1007).
     if (session->protocolError())
         ++m_stats.protocolCloses;
@@ -466,7 +463,7 @@ void Broker::onDisconnected(quint64 id)
     finishShutdownIfIdle();
 }
 
-void Broker::closeSession(Session *session, QWebSocketProtocol::CloseCode code, const QString &reason,
+void Broker::closeSession(Session *session, WebSocket::CloseCode code, const QString &reason,
                           quint64 *counter)
 {
     if (session->state() == Session::State::Closing)
@@ -490,7 +487,7 @@ bool Broker::disconnectPeer(quint64 id, const QString &reason)
     Session *session = m_sessions.value(id);
     if (!session || session->state() == Session::State::Closing)
         return false;
-    closeSession(session, QWebSocketProtocol::CloseCodeNormal,
+    closeSession(session, WebSocket::CloseNormal,
                  reason.isEmpty() ? QStringLiteral("disconnected by operator") : reason, nullptr);
     return true;
 }
@@ -512,7 +509,7 @@ void Broker::onPingSweep()
         if (!session->pingIfIdle(nowMs, m_config.pingIntervalMs, m_config.maxMissedPings)) {
             qCInfo(lcSession).noquote() << "peer" << session->id() << "missed" << m_config.maxMissedPings
                                         << "pongs";
-            closeSession(session, QWebSocketProtocol::CloseCodeGoingAway, QStringLiteral("ping timeout"),
+            closeSession(session, WebSocket::CloseGoingAway, QStringLiteral("ping timeout"),
                          &m_stats.idleClosed);
         }
     }
@@ -538,7 +535,7 @@ void Broker::shutdown()
     m_closingAll = true;
     const QList<Session *> sessions = m_sessions.values();
     for (Session *session : sessions)
-        closeSession(session, QWebSocketProtocol::CloseCodeGoingAway, QStringLiteral("broker shutting down"),
+        closeSession(session, WebSocket::CloseGoingAway, QStringLiteral("broker shutting down"),
                      nullptr);
     m_closingAll = false;
     QTimer::singleShot(0, this, &Broker::finishShutdownIfIdle);
@@ -605,7 +602,7 @@ void Broker::scheduleResume()
 
 bool Broker::routeFrame(Session *session, const QByteArray &frame, bool binary, qsizetype offset)
 {
-    // Section 3: one frame, one or more whole messages.
+    // Section 3.6: one frame, one or more whole messages.
     FrameReader reader(QByteArrayView(frame).sliced(offset), m_config.codec, binary);
     Message message;
     ParseError error;
@@ -722,7 +719,7 @@ void Broker::handlePub(Session *session, Message &message)
     if (ids.isEmpty())
         ++m_stats.publishesUnrouted;
 
-    // Section 4.7: Client-Id is reserved; clients get the message without it and
+    // Section 5: Client-Id is reserved; clients get the message without it and
     // services with the sender's id. Each form is serialised once and shared.
     message.removeHeader(HeaderName::ClientId);
     std::optional<OutFrame> forClients;
@@ -731,7 +728,7 @@ void Broker::handlePub(Session *session, Message &message)
     for (const quint64 id : ids) {
         Session *receiver = openSession(id);
         if (!receiver) {
-            ++m_stats.deliveriesDropped; // closing: section 5, nothing lost silently
+            ++m_stats.deliveriesDropped; // closing: section 6, nothing lost silently
             continue;
         }
         if (receiver->role() == Role::Service) {
@@ -887,7 +884,7 @@ void Broker::handleGrant(Session *session, const Message &message)
 
 void Broker::handleOpt(Session *session, const Message &message)
 {
-    // Section 4.9: every option is checked before any is applied.
+    // Section 4.7: every option is checked before any is applied.
     std::optional<bool> batch;
     for (const Header &header : message.headers) {
         if (headerNameEquals(header.name, HeaderName::ReqId))

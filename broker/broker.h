@@ -1,6 +1,6 @@
 #pragma once
 // Broker: accepts WebSocket peers and routes the middleman protocol between them
-// (PROTOCOL.md, all sections). Lives on the thread that creates it; every call and
+// (docs/protocol.md, all sections). Lives on the thread that creates it; every call and
 // signal is on that thread.
 
 #include "brokerconfig.h"
@@ -12,12 +12,12 @@
 #include "requesttracker.h"
 #include "subscriptiontable.h"
 #include "turnend.h"
+#include "websocket.h"
 
 #include <QHash>
 #include <QObject>
 #include <QTimer>
 #include <QUrl>
-#include <QWebSocketProtocol>
 
 #include <atomic>
 #include <map>
@@ -51,7 +51,7 @@ public:
     quint16 serverPort() const;
     QUrl serverUrl() const;
 
-    // Graceful stop (section 1, issue notes): stop accepting, answer pending
+    // Graceful stop (section 6, issue notes): stop accepting, answer pending
     // requests with 503, close every peer with 1001; stopped() follows once all
     // peers are gone (or after config().shutdownGraceMs).
     void shutdown();
@@ -119,13 +119,13 @@ private:
     void onExpiry();
 
     // Closes a new WebSocket that gets no session (limits, shutdown), and frees it.
-    void refuse(QTcpSocket *socket, const QByteArray &pending, QWebSocketProtocol::CloseCode code,
+    void refuse(QTcpSocket *socket, const QByteArray &pending, WebSocket::CloseCode code,
                 const QString &reason);
     void handleKey(Session *session, const QByteArray &frame);
-    // The close for an address backing off after bad keys (section 6); empty when it may try.
+    // The close for an address backing off after bad keys (section 7); empty when it may try.
     QString backoffReason(const QHostAddress &address, qint64 nowMs) const;
     void dispatch(Session *session, Message &message);
-    // ERR 429 for a message over the connection's message rate (section 6).
+    // ERR 429 for a message over the connection's message rate (section 7).
     void refuseRate(Session *session, ParseError error);
     void handleSub(Session *session, const Message &message);
     void handleUnsub(Session *session, const Message &message);
@@ -151,7 +151,7 @@ private:
     void trace(quint64 peer, TraceEvent::Direction direction, const Message &message);
     // The one exit for closes: records the reason, counts, and aborts if the peer
     // does not finish the close handshake in time.
-    void closeSession(Session *session, QWebSocketProtocol::CloseCode code, const QString &reason,
+    void closeSession(Session *session, WebSocket::CloseCode code, const QString &reason,
                       quint64 *counter);
 
     void answerRequests(const QList<PendingRequest> &requests, int status, const QByteArray &reason,

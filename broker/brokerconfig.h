@@ -1,6 +1,6 @@
 #pragma once
 // BrokerConfig: every setting and limit of the broker, with documented defaults
-// (PROTOCOL.md sections 2, 5 and 6; docs/configuration.md). A plain value.
+// (docs/protocol.md sections 2, 6 and 7; docs/configuration.md). A plain value.
 
 #include "codec.h"
 #include "message.h"
@@ -74,11 +74,11 @@ struct BrokerConfig
     QList<KeyConfig> serviceKeys;
     QList<KeyConfig> clientKeys;
     QList<GrantConfig> grants; // permanent grants (section 4.5)
-    // Section 6: Origin values browsers may connect from (compared ignoring case);
+    // Section 7: Origin values browsers may connect from (compared ignoring case);
     // empty: any. Connections without an Origin header are not affected.
     QStringList allowedOrigins;
 
-    // Section 3 and 6: message size, headers, target length.
+    // Sections 3 and 7: message size, headers, target length.
     CodecLimits codec;
     // A WebSocket message may carry several protocol messages; a larger one is
     // refused by closing with 1009. A single message over codec.maxMessageSize
@@ -125,7 +125,7 @@ struct BrokerConfig
     // Section 4.3: default request timeout and the cap on a REQ's Timeout header.
     int requestTimeoutMs = 30000;
     int maxRequestTimeoutMs = 300000;
-    // Section 1: ping idle peers every interval; close after this many missed pongs.
+    // Section 6: ping idle peers every interval; close after this many missed pongs.
     int pingIntervalMs = 30000;
     int maxMissedPings = 2;
     // Graceful shutdown: how long peers get to complete the close handshake.

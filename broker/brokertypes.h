@@ -19,7 +19,7 @@ struct PeerInfo
     quint64 id = 0;
     Role role = Role::None;
     QString keyName;
-    QByteArray clientId; // what services see in Client-Id (section 4.7)
+    QByteArray clientId; // what services see in Client-Id (docs/protocol.md §5)
     QHostAddress address;
     quint16 port = 0;
     QDateTime connectedAt;
@@ -69,7 +69,7 @@ struct TraceEvent
     bool binary = false; // arrived in (or left as) a binary frame
 };
 
-// Counters since start (PROTOCOL.md section 5: every drop and close is counted).
+// Counters since start (docs/protocol.md §10, decision 26: every drop and close is counted).
 struct BrokerStats
 {
     quint64 connectionsAccepted = 0; // WebSocket upgrades accepted

@@ -32,9 +32,10 @@ public:
 // "debug", "info", "warning" or "error": sets the middleman.* logging rules.
 bool applyLogLevel(const QString &level, QString *error);
 
-// With no keys configured, makes one service key and one client key (section 2:
-// a usable default that is never silently open) and returns them so the caller
-// can print them once. Returns nothing when keys were configured.
+// With no keys configured, makes one service key and one client key
+// (docs/protocol.md §10, decision 20: a usable default that is never silently
+// open) and returns them so the caller can print them once. Returns nothing
+// when keys were configured.
 QList<GeneratedKey> ensureKeys(BrokerConfig *config);
 
 } // namespace Middleman

@@ -1,5 +1,5 @@
 #pragma once
-// GrantTable: EPUB/ESUB/EREQ grants and who holds them (PROTOCOL.md 4.5).
+// GrantTable: EPUB/ESUB/EREQ grants and who holds them (docs/protocol.md §4.5).
 // Plain class; lives on the broker's thread.
 
 #include "message.h"

@@ -1,6 +1,6 @@
 #pragma once
-// KeyBackoff: the back-off for failed API keys per remote address (PROTOCOL.md
-// section 6). A plain class: time is passed in, so it is tested without a clock.
+// KeyBackoff: the back-off for failed API keys per remote address (docs/protocol.md
+// §7). A plain class: time is passed in, so it is tested without a clock.
 //
 // An address may send `freeFailures` bad keys; every bad key after that blocks it
 // for baseMs, doubled with each further one up to maxMs. While blocked, its new

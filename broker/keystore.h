@@ -1,6 +1,6 @@
 #pragma once
 // KeyStore: the configured API keys, as SHA-256 digests, looked up in constant time
-// (PROTOCOL.md section 2). Plain class; no thread affinity.
+// (docs/protocol.md §2). Plain class; no thread affinity.
 
 #include "brokerconfig.h"
 

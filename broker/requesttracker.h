@@ -1,5 +1,5 @@
 #pragma once
-// RequestTracker: requests on their way to a service and back (PROTOCOL.md 4.3, 4.4).
+// RequestTracker: requests on their way to a service and back (docs/protocol.md §4.3, §4.4).
 // Plain class with time passed in by the caller; lives on the broker's thread.
 
 #include <QByteArray>

@@ -57,7 +57,7 @@ Session::Session(quint64 id, QTcpSocket *socket, const BrokerConfig &config, QOb
     connect(m_socket, &QTcpSocket::bytesWritten, this, &Session::onBytesWritten);
     connect(m_socket, &QTcpSocket::disconnected, this, &Session::onDisconnected);
 
-    // Section 2: the key must arrive within the handshake timeout.
+    // docs/protocol.md §2: the key must arrive within the handshake timeout.
     m_handshakeTimer = new QTimer(this);
     m_handshakeTimer->setSingleShot(true);
     m_handshakeTimer->setTimerType(Qt::PreciseTimer);
@@ -201,7 +201,7 @@ bool Session::send(const OutFrame &frame)
         m_socket->flush();
     }
     if (m_queued + bytes > m_queueLimit) {
-        // Section 5: a slow consumer is closed; nobody else waits for it.
+        // Section 6: a slow consumer is closed; nobody else waits for it.
         Q_EMIT queueOverflow(m_id);
         return false;
     }
@@ -269,13 +269,12 @@ void Session::flushBatch()
     m_batchBytes = 0;
 }
 
-void Session::close(QWebSocketProtocol::CloseCode code, const QString &reason)
+void Session::close(WebSocket::CloseCode code, const QString &reason)
 {
     if (m_state == State::Closing)
         return;
     flushBatch(); // messages queued before the close go out before it
     m_state = State::Closing;
-    m_closedByBroker = true;
     if (m_hold) {
         // The peer's close frame waits behind what it sent: read on, in the
         // next turn, where every message is passed over while closing.

@@ -1,6 +1,6 @@
 #pragma once
 // Session: one peer's WebSocket, its handshake state, counters and outbound queue
-// accounting (PROTOCOL.md sections 1, 2 and 5). Lives on the broker's thread.
+// accounting (docs/protocol.md sections 1, 2 and 6). Lives on the broker's thread.
 //
 // The WebSocket framing is the shared WebSocket::FrameReader and frame headers
 // over the upgraded socket (docs/design.md, "WebSocket layer").
@@ -16,7 +16,6 @@
 #include <QObject>
 #include <QPointer>
 #include <QString>
-#include <QWebSocketProtocol>
 
 #include <memory>
 #include <utility>
@@ -82,16 +81,16 @@ public:
     void accept(Role role, const QString &keyName, const QByteArray &clientId, const RoleLimits &limits);
 
     // Queues a frame. Returns false when the connection is not open or when this
-    // frame takes its outbound queue over the limit (section 5); in the latter case
+    // frame takes its outbound queue over the limit (section 6); in the latter case
     // queueOverflow() has been emitted and the session is closing.
     bool send(const OutFrame &frame);
 
     // Closes with a code and a reason; the reason is sent in the close frame.
-    void close(QWebSocketProtocol::CloseCode code, const QString &reason);
+    void close(WebSocket::CloseCode code, const QString &reason);
     // Drops the TCP connection without a close handshake (shutdown fallback).
     void abort();
 
-    // Ping sweep (section 1): returns false if the peer missed too many pongs.
+    // Ping sweep (section 6): returns false if the peer missed too many pongs.
     bool pingIfIdle(qint64 nowMs, qint64 intervalMs, int maxMissed);
 
     // Counters, for the console and the stats.
@@ -143,12 +142,9 @@ public:
     void resumeInput();
     quint64 inputPauses() const { return m_inputPauses; }
 
-    // A number, not QWebSocketProtocol::CloseCode: a peer may close with any
-    // code from 3000 to 4999, which that enum cannot hold.
+    // A number: a peer may close with any code from 3000 to 4999, which
+    // WebSocket::CloseCode does not name.
     int closeCode() const { return m_closeCode; }
-    // True when close() was called (by the broker), false when the peer or the
-    // WebSocket layer ended the connection.
-    bool closedByBroker() const { return m_closedByBroker; }
     // True when the peer broke RFC 6455 (closed with 1002, 1007 or 1009).
     bool protocolError() const { return m_protocolError; }
     QString closeReason() const { return m_closeReason; }
@@ -182,7 +178,7 @@ private:
     void stopDirectReads();
     bool readReady(char *buffer, qsizetype size) override;
     void readEvents();
-    // Any frame from the peer shows it is alive (section 1, pings).
+    // Any frame from the peer shows it is alive (section 6, pings).
     void markAlive()
     {
         m_lastSeenMs = monotonicMs();
@@ -246,7 +242,6 @@ private:
     quint16 m_closeCode = WebSocket::CloseNormal;
     QString m_closeReason;
     bool m_disconnectReported = false;
-    bool m_closedByBroker = false;
     bool m_protocolError = false;
     bool m_closeSent = false;
 };

@@ -160,7 +160,7 @@ QSslConfiguration TlsCredentials::serverConfiguration() const
     configuration.setLocalCertificateChain(m_chain);
     configuration.setPrivateKey(m_key);
     configuration.setProtocol(QSsl::TlsV1_2OrLater);
-    // Peers prove who they are with their API key (section 2), not a certificate.
+    // Peers prove who they are with their API key (docs/protocol.md §2), not a certificate.
     configuration.setPeerVerifyMode(QSslSocket::VerifyNone);
     return configuration;
 }

@@ -1,6 +1,6 @@
 #pragma once
 // TlsCredentials: the broker's certificate chain and private key, read from the
-// PEM files of a TlsConfig and checked against each other (PROTOCOL.md section 1,
+// PEM files of a TlsConfig and checked against each other (docs/protocol.md §1,
 // wss://; docs/configuration.md, [tls]). A plain value, usable on any thread.
 
 #include "brokerconfig.h"

@@ -1,7 +1,7 @@
 #pragma once
 // TlsServer: accepts TCP connections for wss:// and completes each TLS handshake
 // within a deadline; hands encrypted sockets on and reports every handshake that
-// fails (PROTOCOL.md sections 1 and 6). Lives on the thread that creates it (the
+// fails (docs/protocol.md sections 1 and 7). Lives on the thread that creates it (the
 // broker's).
 //
 // Qt's own QSslServer (and QWebSocketServer's SecureMode built on it) drops a

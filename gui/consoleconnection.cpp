@@ -165,7 +165,7 @@ void ConsoleConnection::onFrame(const QByteArray &data, bool binary)
 QString ConsoleConnection::check(const QByteArray &wire, bool binary, const CodecLimits &limits)
 {
     if (!binary) {
-        // A text frame must be UTF-8 (section 1); the WebSocket layer would close.
+        // A text frame must be UTF-8 (docs/protocol.md §1); the WebSocket layer would close.
         QStringDecoder decoder(QStringDecoder::Utf8, QStringDecoder::Flag::Stateless);
         const QString text = decoder.decode(wire); // decoding happens on conversion
         Q_UNUSED(text);

@@ -1,6 +1,6 @@
 #pragma once
 // ConsoleConnection: the console's own service connection to the broker it hosts,
-// a QWebSocket client speaking the protocol (PROTOCOL.md sections 2 and 3). What it
+// a QWebSocket client speaking the protocol (docs/protocol.md sections 2 and 3). What it
 // sends is checked with the codec first, exactly as the broker would read it, so a
 // message the broker would refuse is refused here with the same reason.
 

@@ -9,7 +9,7 @@ namespace Middleman {
 
 namespace {
 
-// ParseError::target becomes the target of an ERR line (section 4.8): echoed only
+// ParseError::target becomes the target of an ERR line (docs/protocol.md §4.8): echoed only
 // when it is a valid target, so the peer can match it; otherwise left empty ("-").
 QByteArray echoTarget(QByteArrayView text, int maxLength)
 {
@@ -40,7 +40,7 @@ bool validHeaderName(QByteArrayView name)
     return true;
 }
 
-// A header name as read. The well-known names (section 4), spelt as documented,
+// A header name as read. The well-known names (sections 3.5, 4 and 5), spelt as documented,
 // share static bytes instead of a copy per message.
 QByteArray headerNameOf(QByteArrayView name)
 {
@@ -82,7 +82,7 @@ bool FrameReader::readLine(QByteArrayView &line)
 }
 
 // Skips the rest of a refused message so that later messages in the frame are still
-// read (section 3). The header section is read again from the message's start: a
+// read (section 3.8). The header section is read again from the message's start: a
 // Content-Length there says where the body ends, since a byte-exact body may hold a
 // "." line that is not the terminator. An unreadable Content-Length breaks the framing.
 bool FrameReader::skipToTerminator(ParseError &error)
@@ -158,7 +158,7 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
     message.binary = m_binary;
     error = ParseError();
 
-    // COMMAND SP TARGET (section 3). Trailing blanks are forgiven.
+    // COMMAND SP TARGET (section 3.2). Trailing blanks are forgiven.
     while (!line.isEmpty() && (line.back() == ' ' || line.back() == '\t'))
         line.chop(1);
     const qsizetype sp = line.indexOf(' ');
@@ -321,7 +321,7 @@ bool validateMessage(const Message &message, const CodecLimits &limits, ParseErr
         break;
     }
     // A RES from the broker may lack a ReqID: its answer to an OPT that carried none
-    // (docs/protocol.md 4.7). From a peer, a RES always answers a REQ and needs one.
+    // (docs/protocol.md §4.7). From a peer, a RES always answers a REQ and needs one.
     const bool needsReqId = message.command == Command::Req
         || (message.command == Command::Res && direction == Direction::FromPeer);
     if (needsReqId && message.header(HeaderName::ReqId).isEmpty())
@@ -350,7 +350,7 @@ QByteArray serialize(const Message &message)
             size += h.name.size() + 2 + h.value.size() + 1;
         }
     }
-    // A body holding CR cannot survive dot-stuffing (section 3): Content-Length.
+    // A body holding CR cannot survive dot-stuffing (section 3.5): Content-Length.
     const bool useLength = lengthWritten || body.contains('\r');
     const bool lengthAdded = useLength && !lengthWritten;
     if (lengthAdded)
@@ -418,7 +418,7 @@ QByteArray serialize(const Message &message)
                 if (nl < 0)
                     nl = body.size();
                 if (pos < nl && body[pos] == '.')
-                    *p++ = '.'; // dot-stuffing (section 3)
+                    *p++ = '.'; // dot-stuffing (section 3.4)
                 put(body.sliced(pos, nl - pos));
                 *p++ = '\n';
                 pos = nl + 1;

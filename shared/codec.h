@@ -1,5 +1,5 @@
 #pragma once
-// Codec: parses WebSocket frames into messages and serialises messages (PROTOCOL.md section 3).
+// Codec: parses WebSocket frames into messages and serialises messages (docs/protocol.md §3).
 // Plain functions and a value-type reader; no thread affinity.
 
 #include "message.h"
@@ -63,7 +63,7 @@ private:
     bool m_done = false;
 };
 
-// Rules beyond syntax that every command has (sections 4.2-4.5): literal PUB and REQ
+// Rules beyond syntax that every command has (sections 4.1-4.5 and 4.8): literal PUB and REQ
 // targets, valid patterns in SUB/UNSUB and grants, ReqID on REQ and RES, ERR only
 // from the broker. FrameReader applies it to every message it returns.
 bool validateMessage(const Message &message, const CodecLimits &limits, ParseError *error,

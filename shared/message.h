@@ -1,5 +1,5 @@
 #pragma once
-// Message: one protocol message as a plain value (PROTOCOL.md section 3). No thread affinity.
+// Message: one protocol message as a plain value (docs/protocol.md §3). No thread affinity.
 
 #include <QByteArray>
 #include <QByteArrayView>
@@ -23,7 +23,7 @@ struct Header
     QByteArray value;
 };
 
-// Well-known header names (section 4). Comparison is always case-insensitive.
+// Well-known header names (sections 3.5, 4 and 5). Comparison is always case-insensitive.
 namespace HeaderName {
 inline constexpr QByteArrayView ReqId = "ReqID";
 inline constexpr QByteArrayView ClientId = "Client-Id";
@@ -64,7 +64,7 @@ class Message
 public:
     Command command = Command::Pub;
     QByteArray target;
-    QList<Header> headers; // order kept, names may repeat (section 3)
+    QList<Header> headers; // order kept, names may repeat (section 3.3)
     QByteArray body;
     bool binary = false; // WebSocket frame type it arrived in / leaves in (section 1)
 
@@ -72,7 +72,7 @@ public:
     QByteArray header(QByteArrayView name) const;
     bool hasHeader(QByteArrayView name) const;
     // Replaces the first header called `name` in place and drops the others;
-    // appends it when there was none. Used for reserved headers (section 4.7).
+    // appends it when there was none. Used for reserved headers (section 5).
     void setHeader(QByteArrayView name, const QByteArray &value);
     // Returns how many headers were removed.
     qsizetype removeHeader(QByteArrayView name);

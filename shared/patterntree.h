@@ -1,7 +1,7 @@
 #pragma once
 // PatternTree: patterns indexed by token, like NATS's sublist. Plain data, no thread affinity.
 //
-// Each pattern (PROTOCOL.md section 4.1: '*' one token, '>' the rest) holds a set
+// Each pattern (docs/protocol.md §3.2: '*' one token, '>' the rest) holds a set
 // of values of type T (connection ids, for instance). match() walks only the
 // branches a literal target can reach, so the cost follows the target's depth and
 // the number of matching patterns, not the number of stored patterns.

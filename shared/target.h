@@ -1,5 +1,5 @@
 #pragma once
-// Targets and patterns (PROTOCOL.md sections 3 and 4): pure functions, no state.
+// Targets and patterns (docs/protocol.md sections 3.2 and 4.5): pure functions, no state.
 //
 // A target is 1..maxLength bytes with no space and no control character.
 // Tokens are separated by '.', and none may be empty.
@@ -20,7 +20,7 @@ namespace Middleman::Target {
 
 inline constexpr int DefaultMaxLength = 256;
 
-// Length and characters only (section 3): what every command's target obeys.
+// Length and characters only (section 3.2): what every command's target obeys.
 bool checkSyntax(QByteArrayView target, int maxLength, QByteArray *why = nullptr);
 // A literal target for PUB and REQ: syntax, non-empty tokens, no wildcard token.
 bool isLiteral(QByteArrayView target, int maxLength = DefaultMaxLength, QByteArray *why = nullptr);

@@ -24,7 +24,9 @@ enum class Opcode : quint8 {
     Pong = 0xA,
 };
 
-// Close codes (RFC 6455 7.4.1) the framing itself gives.
+// Close codes: those of RFC 6455 7.4.1 the framing and the broker give, and
+// 1013 from the IANA registry, which the broker sends when it cannot take a
+// peer now (docs/protocol.md section 8).
 enum CloseCode : quint16 {
     CloseNormal = 1000,
     CloseGoingAway = 1001,
@@ -34,6 +36,7 @@ enum CloseCode : quint16 {
     CloseInvalidPayload = 1007, // text that is not UTF-8
     ClosePolicyViolated = 1008,
     CloseTooBig = 1009,
+    CloseTryAgainLater = 1013,
 };
 
 // --- The opening handshake (RFC 6455 4.2) ----------------------------------

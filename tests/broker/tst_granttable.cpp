@@ -1,5 +1,5 @@
 // Unit tests for GrantTable: EPUB/ESUB/EREQ grants and who holds them
-// (PROTOCOL.md 4.5), with the NATS wildcard rules of 4.1.
+// (docs/protocol.md §4.5), with the NATS wildcard rules of §3.2.
 
 #include "granttable.h"
 

@@ -1,4 +1,4 @@
-// KeyBackoff (PROTOCOL.md 6, failed-key back-off per address): free failures,
+// KeyBackoff (docs/protocol.md §7, failed-key back-off per address): free failures,
 // doubling blocks up to the cap, per-address state, expiry and the bound on
 // tracked addresses. Time is passed in.
 

@@ -1,4 +1,4 @@
-// Unit tests for KeyStore: API keys and their roles (PROTOCOL.md section 2),
+// Unit tests for KeyStore: API keys and their roles (docs/protocol.md §2),
 // plain or as "sha256:<hex>", and the key checks run on configuration.
 
 #include "keystore.h"

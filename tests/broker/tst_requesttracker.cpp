@@ -1,5 +1,5 @@
 // Unit tests for RequestTracker: requests on their way to a service and back
-// (PROTOCOL.md 4.3, 4.4). Time is a parameter, so no clock and no event loop.
+// (docs/protocol.md §4.3, §4.4). Time is a parameter, so no clock and no event loop.
 
 #include "requesttracker.h"
 

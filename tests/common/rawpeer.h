@@ -67,7 +67,7 @@ public:
         return m_upgraded;
     }
 
-    // open() and the middleman handshake (PROTOCOL.md 2): the key, then "MM OK".
+    // open() and the middleman handshake (docs/protocol.md §2): the key, then "MM OK".
     bool connectWithKey(const QUrl &url, const QByteArray &key, int timeoutMs = 5000)
     {
         if (!open(url, timeoutMs))

@@ -142,7 +142,7 @@ public:
         return QTest::qWaitFor([&] { return messages.size() >= count; }, timeoutMs);
     }
     // Waits until the broker has handled everything this peer sent before: OPT is
-    // answered by RES "-" with Status 200 in order with the rest (PROTOCOL.md 4.9).
+    // answered by RES "-" with Status 200 in order with the rest (docs/protocol.md §4.7).
     bool sync(int timeoutMs = 5000)
     {
         static int counter = 0;

@@ -67,7 +67,7 @@ QString label(quint64 id, const char *name)
     return hashId(id) + QLatin1Char(' ') + QLatin1String(name);
 }
 
-// Several protocol messages in one WebSocket message (PROTOCOL.md 3.6).
+// Several protocol messages in one WebSocket message (docs/protocol.md §3.6).
 QByteArray oneFrame(const QList<Message> &messages)
 {
     QByteArray wire;

@@ -1,4 +1,4 @@
-// PROTOCOL.md 2, 3 and 4.8 against a corpus of malformed WebSocket messages kept as
+// docs/protocol.md §2, §3 and §4.8 against a corpus of malformed WebSocket messages kept as
 // files in tests/badinput/ (see its README.md): each file is sent by the peer the
 // manifest names, and the broker must answer exactly the expected ERRs or RESs, or
 // close with the expected code and reason, while a bystander service and client

@@ -1,4 +1,4 @@
-// PROTOCOL.md 1 and 4.9: a connection that sent OPT Batch: on gets the messages
+// docs/protocol.md sections 1 and 4.7: a connection that sent OPT Batch: on gets the messages
 // queued for it in one event-loop turn packed into as few WebSocket messages as
 // the frame type and the batch size allow, in order, and nothing batched is lost
 // when the connection closes.

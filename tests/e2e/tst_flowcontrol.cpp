@@ -1,5 +1,5 @@
-// PROTOCOL.md 1 (pings), 3 (malformed input), 4.9 (OPT), 5 (slow consumers) and
-// 6 (limits): what the broker does with peers that read too slowly, stop
+// docs/protocol.md §1 (pings), §3.8 (malformed input), §4.7 (OPT), §6 (slow consumers) and
+// §7 (limits): what the broker does with peers that read too slowly, stop
 // answering pings, send too much or send garbage.
 
 #include "rawpeer.h"
@@ -166,7 +166,7 @@ void tst_FlowControl::burstToReadingPeer()
 {
     // One turn fans out more than the outbound queue allows to a peer that
     // reads: before it judges, the broker hands the kernel what it takes, so
-    // the peer is not closed as a slow consumer (PROTOCOL.md 5).
+    // the peer is not closed as a slow consumer (docs/protocol.md §6).
     QFETCH(bool, batch);
     BrokerConfig config = testConfig();
     config.grants = {GrantConfig{Command::Esub, "feed"}};
@@ -199,7 +199,7 @@ void tst_FlowControl::burstToReadingPeer()
 
 void tst_FlowControl::slowServiceAnswersItsRequests()
 {
-    // Section 5: a slow consumer that is a service takes its pending requests
+    // Section 6: a slow consumer that is a service takes its pending requests
     // with it, and each requester is told so with a 503.
     BrokerConfig config = testConfig();
     config.forEachRole([](RoleLimits &limits) { limits.outboundQueueBytes = 256 * 1024; });

@@ -1,4 +1,4 @@
-// PROTOCOL.md 4.5, 4.6: clients need grants from services (or configuration) to
+// docs/protocol.md §4.5, §4.6: clients need grants from services (or configuration) to
 // SUB, PUB and REQ; a grant lives while one granting service stays connected, and
 // a client subscription no grant covers any more is revoked with ERR 403.
 

@@ -1,4 +1,4 @@
-// docs/protocol.md 7 (limits that protect the broker), with real peers: the
+// docs/protocol.md §7 (limits that protect the broker), with real peers: the
 // limits by role, the message rate per connection with its two actions (pace:
 // the input is held; refuse: ERR 429), the connections in total and per remote
 // address, the Origin allow-list for browsers, and the back-off for bad keys

@@ -1,4 +1,4 @@
-// PROTOCOL.md 3, 4.1, 4.2, 4.7: SUB/UNSUB/PUB over real WebSockets.
+// docs/protocol.md §3, §4.1, §4.2, §5: SUB/UNSUB/PUB over real WebSockets.
 
 #include "testpeer.h"
 

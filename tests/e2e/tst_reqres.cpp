@@ -1,4 +1,4 @@
-// PROTOCOL.md 4.3, 4.4, 4.7, 6: REQ/RES over real WebSockets — routing to one
+// docs/protocol.md §4.3, §4.4, §5, §7: REQ/RES over real WebSockets — routing to one
 // service, ReqID rewriting, Client-Id, balancing, grants, timeouts, disconnects,
 // late and foreign answers, the pending-request limit, frame types and counters.
 
@@ -127,7 +127,7 @@ QByteArray tst_ReqRes::clientIdOf(quint64 id) const
     return info ? info->clientId : QByteArray();
 }
 
-// 4.3, 4.4, 4.7: one service gets the REQ with the broker's ReqID and the
+// 4.3, 4.4, 5: one service gets the REQ with the broker's ReqID and the
 // requester's Client-Id (a forged one is replaced); the RES comes back with the
 // requester's ReqID and everything else as the service sent it.
 void tst_ReqRes::deliveredToOneServiceWithRewrittenIds()
@@ -501,7 +501,7 @@ void tst_ReqRes::malformedRequest()
     QVERIFY(connectPeer(requester, kServiceKey2));
     QVERIFY(subscribe(svc, kTarget));
 
-    // A valid REQ after the bad one in the same frame is still processed (section 3).
+    // A valid REQ after the bad one in the same frame is still processed (section 3.8).
     requester.send(wire + "REQ svc.echo\nReqID: after\n\n.\n");
     const std::optional<Message> err = requester.waitFor(Command::Err);
     QVERIFY(err);
@@ -850,7 +850,7 @@ void tst_ReqRes::orphanedRequestExpires()
     QCOMPARE(statusOf(*err), QByteArray("404"));
 }
 
-// 6: pending requests per connection are limited; over it ERR 429.
+// 7: pending requests per connection are limited; over it ERR 429.
 void tst_ReqRes::pendingRequestLimit()
 {
     BrokerConfig config = testConfig();
@@ -895,7 +895,7 @@ void tst_ReqRes::pendingRequestLimit()
     QCOMPARE(m_broker->stats().requests, 4u);
 }
 
-// 1, 3: a message leaves in the frame type it arrived in; a Content-Length body is
+// 1, 3.5: a message leaves in the frame type it arrived in; a Content-Length body is
 // byte-exact both ways.
 void tst_ReqRes::frameTypeAndBody_data()
 {
@@ -958,7 +958,7 @@ void tst_ReqRes::frameTypeAndBody()
     QVERIFY(svc.badFrames.isEmpty() && requester.badFrames.isEmpty());
 }
 
-// 4.3, 5: the request counters move with each outcome.
+// 4.3, decision 26: the request counters move with each outcome.
 void tst_ReqRes::statsCounters()
 {
     TestPeer svc, doomed, requester;

@@ -1,4 +1,4 @@
-// Keys never appear in a log line (PROTOCOL.md 2 and 6; issue "hostile peers"):
+// Keys never appear in a log line (docs/protocol.md sections 2 and 7; issue "hostile peers"):
 // every log category of the broker library at debug level, captured by a message
 // handler, while peers connect with good keys, with near-miss keys, with a key
 // again after the handshake, and through the back-off. Neither the log nor the

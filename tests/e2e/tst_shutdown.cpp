@@ -1,4 +1,4 @@
-// Broker::shutdown() (PROTOCOL.md 4.3, 5 and broker.h): pending requests answered
+// Broker::shutdown() (docs/protocol.md §4.3, §6 and broker.h): pending requests answered
 // with 503, every peer closed with 1001, no new connections, stopped() always
 // emitted — also when a peer never completes the close handshake.
 
@@ -234,7 +234,7 @@ void tst_Shutdown::unresponsivePeerIsAborted()
 
     BrokerConfig config = testConfig();
     config.shutdownGraceMs = 300;
-    // Room for the flood below without a slow-consumer close (section 5).
+    // Room for the flood below without a slow-consumer close (section 6).
     config.forEachRole([](RoleLimits &limits) { limits.outboundQueueBytes = 64 * 1024 * 1024; });
     m_broker = startBroker(config);
     QSignalSpy connected(m_broker.get(), &Broker::peerConnected);

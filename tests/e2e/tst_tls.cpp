@@ -1,4 +1,4 @@
-// PROTOCOL.md 1 (wss://): the broker serving TLS with certificates this test makes
+// docs/protocol.md §1 (wss://): the broker serving TLS with certificates this test makes
 // at run time with the openssl command. Peers that trust the certificate, peers
 // that do not, plain ws:// and silent peers against the wss:// port, the [tls]
 // table and its checks, and the daemon run as a process with TLS.

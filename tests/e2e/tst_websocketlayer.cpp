@@ -91,7 +91,7 @@ void sendFragments(RawPeer &peer, const QList<QByteArray> &parts)
 }
 
 // Waits until the broker has handled everything `peer` sent before (an OPT
-// round trip, PROTOCOL.md 4.9), then returns the protocol messages the peer
+// round trip, docs/protocol.md §4.7), then returns the protocol messages the peer
 // received meanwhile, the OPT's answer left out, and forgets them.
 std::optional<QList<Message>> syncAndTake(RawPeer &peer)
 {
@@ -449,7 +449,7 @@ void tst_WebSocketLayer::fragmentedMessageWithPing()
     QCOMPARE(pub.command, Command::Pub);
     QCOMPARE(pub.target, QByteArray("frag.t"));
     QCOMPARE(pub.header(HeaderName::ReqId), QByteArray("f1"));
-    QVERIFY(pub.hasHeader(HeaderName::ClientId)); // delivered to a service (PROTOCOL.md 4.7)
+    QVERIFY(pub.hasHeader(HeaderName::ClientId)); // delivered to a service (docs/protocol.md §5)
     QCOMPARE(pub.body, body);
     QVERIFY(!pub.binary); // the frame type the message came in
 
@@ -721,7 +721,7 @@ void tst_WebSocketLayer::brokerCloses()
 
 void tst_WebSocketLayer::brokerPings()
 {
-    // Section 1: the broker pings an idle peer with an empty payload every
+    // Section 6: the broker pings an idle peer with an empty payload every
     // interval; a peer that answers stays. Without the pongs this peer would be
     // closed at the third sweep (two missed pings); tst_flowcontrol's
     // idlePeerClosed checks that close.

@@ -1,4 +1,4 @@
-// fuzz_codec: the pure parse functions of shared/ (PROTOCOL.md section 3) under
+// fuzz_codec: the pure parse functions of shared/ (docs/protocol.md §3) under
 // libFuzzer, and the same properties replayed from files in the normal build.
 //
 // Input: one mode byte, then the frame.
@@ -23,7 +23,7 @@ using namespace Middleman;
 
 namespace {
 
-// A lone CR inside a line is an ordinary byte (section 3: only a CR right before
+// A lone CR inside a line is an ordinary byte (section 3.1: only a CR right before
 // LF belongs to the line end); an LF would end the line.
 bool hasLineBreak(QByteArrayView text)
 {
@@ -40,7 +40,7 @@ bool hasControl(QByteArrayView text)
     return false;
 }
 
-// What serialize() is documented to change (docs/protocol.md 3.5): only the first
+// What serialize() is documented to change (docs/protocol.md §3.5): only the first
 // Content-Length is kept, with its value set to the body's size; one is appended
 // when the body holds a CR.
 Message normalized(const Message &message)

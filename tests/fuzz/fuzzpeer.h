@@ -39,7 +39,7 @@ public:
     ~FuzzPeer() { m_socket.abort(); }
 
     // Starts the TCP connection and the opening handshake; with a key, sends it as
-    // the first frame once upgraded (PROTOCOL.md 2). Wait for upgraded or accepted.
+    // the first frame once upgraded (docs/protocol.md §2). Wait for upgraded or accepted.
     void open(const QUrl &url, const QByteArray &key = {})
     {
         m_url = url;

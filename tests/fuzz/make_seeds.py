@@ -12,7 +12,7 @@ import shutil
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # One protocol message (or frame) per entry, valid and near-valid, covering every
-# command and header of PROTOCOL.md sections 3 and 4.
+# command and header of docs/protocol.md sections 3 and 4.
 MESSAGES = {
     "sub": b"SUB chat.room1\n.\n",
     "sub-star": b"SUB chat.*\n.\n",

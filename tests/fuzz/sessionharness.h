@@ -42,7 +42,7 @@ inline BrokerConfig harnessConfig()
     config.serviceKeys = {KeyConfig{QStringLiteral("fuzz-service"), kServiceKey},
                           KeyConfig{QStringLiteral("bystander"), kBystanderKey}};
     config.clientKeys = {KeyConfig{QStringLiteral("fuzz-client"), kClientKey}};
-    // Permanent grants (section 4.5), so that the fuzz client may PUB, SUB and REQ anywhere.
+    // Permanent grants (docs/protocol.md §4.5), so that the fuzz client may PUB, SUB and REQ anywhere.
     config.grants = {GrantConfig{Command::Epub, ">"}, GrantConfig{Command::Esub, ">"},
                      GrantConfig{Command::Ereq, ">"}};
     // Small limits, so that short inputs reach every limit (413, 1009, 429 for
@@ -121,7 +121,7 @@ public:
         slot.synced = false;
     }
 
-    // Sends OPT with a ReqID of its own (section 4.9: answered in order with the
+    // Sends OPT with a ReqID of its own (section 4.7: answered in order with the
     // rest), which also turns batching off again.
     void startSync(Slot &slot)
     {

@@ -1,5 +1,5 @@
 // Unit tests for the codec: FrameReader, validateMessage, serialize and parseOne
-// (PROTOCOL.md section 3, message syntax, and the per-command rules of section 4).
+// (docs/protocol.md §3, message syntax, and the per-command rules of section 4).
 
 #include "codec.h"
 #include "message.h"
@@ -528,7 +528,7 @@ void tst_Codec::parseFromBroker()
     const Message err = makeMessage(Command::Err, QByteArrayLiteral("-"),
                                     {hdr("Status", "400"), hdr("Command", "FOO")},
                                     QByteArrayLiteral("unknown command 'FOO'"));
-    // The last one: the answer to an OPT without ReqID (docs/protocol.md 4.7).
+    // The last one: the answer to an OPT without ReqID (docs/protocol.md §4.7).
     const QByteArray frame = serialize(err) + "ERR chat.*\nStatus: 403\n\nnot allowed\n.\n" + "RES -\nStatus: 200\n\n.\n";
 
     FrameReader reader(frame, CodecLimits(), false, Direction::FromBroker);
@@ -931,7 +931,7 @@ void tst_Codec::validate_data()
                                                     << QByteArrayLiteral("missing target");
     QTest::addRow("PUB pattern from the broker") << makeMessage(Command::Pub, QByteArrayLiteral("a.*")) << broker
                                                  << false << QByteArrayLiteral("wildcards");
-    // The broker's answer to an OPT without ReqID (docs/protocol.md 4.7); found by fuzz_session.
+    // The broker's answer to an OPT without ReqID (docs/protocol.md §4.7); found by fuzz_session.
     QTest::addRow("RES from the broker without ReqID") << makeMessage(Command::Res, QByteArrayLiteral("-"), {hdr("Status", "200")})
                                                        << broker << true << QByteArray();
     QTest::addRow("REQ from the broker without ReqID") << makeMessage(Command::Req, QByteArrayLiteral("a")) << broker

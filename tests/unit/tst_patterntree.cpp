@@ -1,5 +1,5 @@
 // Unit tests for PatternTree: insert/remove/contains/size, and match() checked
-// against a brute-force Target::matches over the same patterns (PROTOCOL.md 4.1).
+// against a brute-force Target::matches over the same patterns (docs/protocol.md §3.2).
 
 #include "patterntree.h"
 #include "target.h"

@@ -1,5 +1,5 @@
 // Unit tests for Target: literal and pattern syntax, matching and covering
-// (PROTOCOL.md sections 3 and 4.1, the NATS wildcard rules).
+// (docs/protocol.md sections 3.2 and 4.5, the NATS wildcard rules).
 
 #include "target.h"
 
