@@ -1,9 +1,10 @@
-// CoalescingSocket and PlainServer (broker/coalescingsocket.h): what a turn
+// CoalescingSocket and PlainServer (broker/net/coalescingsocket.h): what a turn
 // writes reaches the kernel in one send() at the end of the turn; what the kernel
 // does not take waits in Qt's buffer, in order; a close sends what is pending
 // first. Real loopback TCP; the peer is a bare socket read with recv().
 
 #include "coalescingsocket.h"
+#include "plainserver.h"
 #include "eventloop.h"
 
 #include <QDeadlineTimer>

@@ -1,6 +1,6 @@
 // RFC 6455 on the wire (docs/design.md, "WebSocket layer"): the broker's own
-// opening handshake (broker/upgrader.cpp, shared/websocket.cpp) and framing
-// (broker/session.cpp) against hand-written clients on real loopback TCP:
+// opening handshake (broker/net/upgrader.cpp, shared/websocket.cpp) and framing
+// (broker/net/session.cpp) against hand-written clients on real loopback TCP:
 // HTTP refusals, a key pipelined with the upgrade request, fragmented messages
 // with control frames between the fragments, UTF-8 across fragments, protocol
 // errors and their close codes, the close handshake from either side, a peer

@@ -10,7 +10,6 @@
 // payload in two system calls and two TCP segments.
 
 #include <QSet>
-#include <QTcpServer>
 #include <QTcpSocket>
 
 #include "turnend.h"
@@ -89,31 +88,6 @@ private:
     quint64 m_wroteInInterval = 0; // WriteCoalescer::m_interval of the last write
     bool m_scheduled = false;
     bool m_holding = false;
-};
-
-// Accepts ws:// connections as CoalescingSockets.
-class PlainServer : public QTcpServer
-{
-    Q_OBJECT
-public:
-    explicit PlainServer(QObject *parent = nullptr);
-    ~PlainServer() override;
-
-    // Every socket it accepts writes through this; it must outlive them.
-    WriteCoalescer *coalescer() { return &m_coalescer; }
-
-Q_SIGNALS:
-    // A new connection, not upgraded yet; the receiver takes the socket.
-    void accepted(CoalescingSocket *socket);
-    // The last accept left few descriptors (nearOpenFileLimit()): accepting is
-    // paused until resumeAccepting().
-    void descriptorsLow();
-
-protected:
-    void incomingConnection(qintptr descriptor) override;
-
-private:
-    WriteCoalescer m_coalescer;
 };
 
 } // namespace Middleman

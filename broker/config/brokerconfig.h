@@ -4,6 +4,7 @@
 
 #include "codec.h"
 #include "message.h"
+#include "role.h"
 
 #include <QHostAddress>
 #include <QList>
@@ -11,8 +12,6 @@
 #include <QStringList>
 
 namespace Middleman {
-
-enum class Role : quint8 { None, Service, Client };
 
 struct KeyConfig
 {

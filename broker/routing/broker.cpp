@@ -2,6 +2,7 @@
 
 #include "clock.h"
 #include "coalescingsocket.h"
+#include "plainserver.h"
 #include "epolldispatcher.h"
 #include "logging.h"
 #include "openfiles.h"

@@ -1,6 +1,5 @@
 #include "coalescingsocket.h"
 
-#include "openfiles.h"
 
 #include <QTimer>
 
@@ -167,31 +166,6 @@ void CoalescingSocket::sendPending()
         m_coalescer->hold(this);
     if (sent > 0)
         Q_EMIT bytesWritten(sent);
-}
-
-PlainServer::PlainServer(QObject *parent)
-    : QTcpServer(parent)
-{
-}
-
-PlainServer::~PlainServer()
-{
-    // Sockets not taken yet go before the coalescer they point to.
-    qDeleteAll(findChildren<CoalescingSocket *>(Qt::FindDirectChildrenOnly));
-}
-
-void PlainServer::incomingConnection(qintptr descriptor)
-{
-    if (nearOpenFileLimit(long(descriptor))) {
-        stopAccepting(this);
-        Q_EMIT descriptorsLow();
-    }
-    auto *socket = new CoalescingSocket(&m_coalescer, this);
-    if (!socket->setSocketDescriptor(descriptor)) {
-        delete socket;
-        return;
-    }
-    Q_EMIT accepted(socket);
 }
 
 } // namespace Middleman
