@@ -1,7 +1,9 @@
 #include "codec.h"
+#include "status.h"
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <cstring>
 #include <utility>
 
@@ -177,11 +179,11 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
         }
     }
     if (!commandLineEnded)
-        return fail(error, 400, "message not terminated", false);
+        return fail(error, Status::Malformed, "message not terminated", false);
     if (!command)
-        return fail(error, 400, "unknown command '" + quoteInReason(commandText) + "'", true);
+        return fail(error, Status::Malformed, "unknown command '" + quoteInReason(commandText) + "'", true);
     if (!validTarget)
-        return fail(error, 400, why, true);
+        return fail(error, Status::Malformed, why, true);
     message.command = *command;
 
     // Headers until the blank line; a lone "." here ends a message without body.
@@ -190,7 +192,7 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
     for (;;) {
         const qsizetype lineStart = m_pos;
         if (!readLine(line))
-            return fail(error, 400, "message not terminated", false);
+            return fail(error, Status::Malformed, "message not terminated", false);
         if (line.isEmpty())
             break;
         if (line == ".") {
@@ -199,15 +201,15 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
         }
         headerBytes += m_pos - lineStart; // line end included, CR too
         if (headerBytes > m_limits.maxHeaderBytes)
-            return fail(error, 413, "header section too large", true);
+            return fail(error, Status::TooLarge, "header section too large", true);
         if (message.headers.size() >= m_limits.maxHeaders)
-            return fail(error, 413, "too many headers", true);
+            return fail(error, Status::TooLarge, "too many headers", true);
         const qsizetype colon = line.indexOf(':');
         if (colon < 0)
-            return fail(error, 400, "malformed header line '" + quoteInReason(line) + "'", true);
+            return fail(error, Status::Malformed, "malformed header line '" + quoteInReason(line) + "'", true);
         const QByteArrayView name = line.first(colon);
         if (!validHeaderName(name))
-            return fail(error, 400, "invalid header name '" + quoteInReason(name) + "'", true);
+            return fail(error, Status::Malformed, "invalid header name '" + quoteInReason(name) + "'", true);
         Header header{headerNameOf(name), line.sliced(colon + 1).trimmed().toByteArray()};
         if (error.reqId.isNull() && headerNameEquals(header.name, HeaderName::ReqId))
             error.reqId = hasControls(header.value) ? echoControlsReplaced(header.value) : header.value;
@@ -222,17 +224,17 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
                 continue;
             qsizetype value = 0;
             if (!parseLength(h.value, &value) || (length >= 0 && value != length))
-                return fail(error, 400, "invalid Content-Length", false);
+                return fail(error, Status::Malformed, "invalid Content-Length", false);
             length = value;
         }
         if (length >= 0) {
             if (length > m_frame.size() - m_pos)
-                return fail(error, 400, "Content-Length runs past the end of the frame", false);
+                return fail(error, Status::Malformed, "Content-Length runs past the end of the frame", false);
             message.body = m_frame.sliced(m_pos, length).toByteArray();
             m_pos += length;
             QByteArrayView rest;
             if (!readLine(rest) || !rest.isEmpty() || !readLine(rest) || rest != ".")
-                return fail(error, 400, "body does not end where Content-Length says", false);
+                return fail(error, Status::Malformed, "body does not end where Content-Length says", false);
         } else {
             // Dot-stuffed body lines until a lone ".". A body none of whose
             // lines starts with '.' or ends in CR is its bytes as they stand:
@@ -243,7 +245,7 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
             for (;;) {
                 const qsizetype lineStart = m_pos;
                 if (!readLine(line))
-                    return fail(error, 400, "message not terminated", false);
+                    return fail(error, Status::Malformed, "message not terminated", false);
                 if (line == ".")
                     break;
                 // A body line is followed by another line, so it ends in LF.
@@ -270,7 +272,7 @@ FrameReader::Item FrameReader::next(Message &message, ParseError &error)
 
     if (m_pos - start > m_limits.maxMessageSize) {
         // Already read past its terminator: the next message starts here.
-        error.status = 413;
+        error.status = Status::TooLarge;
         error.reason = "message too large";
         return Item::Error;
     }
@@ -298,7 +300,7 @@ bool validateMessage(const Message &message, const CodecLimits &limits, ParseErr
     case Command::Pub:
     case Command::Req:
         if (!Target::isLiteral(message.target, limits.maxTargetLength, &why))
-            return refuse(400, why);
+            return refuse(Status::Malformed, why);
         break;
     case Command::Sub:
     case Command::Unsub:
@@ -306,18 +308,18 @@ bool validateMessage(const Message &message, const CodecLimits &limits, ParseErr
     case Command::Esub:
     case Command::Ereq:
         if (!Target::isPattern(message.target, limits.maxTargetLength, &why))
-            return refuse(400, why);
+            return refuse(Status::Malformed, why);
         break;
     case Command::Res:
     case Command::Opt:
         if (!Target::checkSyntax(message.target, limits.maxTargetLength, &why))
-            return refuse(400, why);
+            return refuse(Status::Malformed, why);
         break;
     case Command::Err:
         if (direction == Direction::FromPeer)
-            return refuse(400, "ERR is sent by the broker only");
+            return refuse(Status::Malformed, "ERR is sent by the broker only");
         if (!Target::checkSyntax(message.target, limits.maxTargetLength, &why))
-            return refuse(400, why);
+            return refuse(Status::Malformed, why);
         break;
     }
     // A RES from the broker may lack a ReqID: its answer to an OPT that carried none
@@ -325,7 +327,7 @@ bool validateMessage(const Message &message, const CodecLimits &limits, ParseErr
     const bool needsReqId = message.command == Command::Req
         || (message.command == Command::Res && direction == Direction::FromPeer);
     if (needsReqId && message.header(HeaderName::ReqId).isEmpty())
-        return refuse(400, "missing ReqID header");
+        return refuse(Status::Malformed, "missing ReqID header");
     return true;
 }
 
@@ -444,18 +446,31 @@ bool parseOne(QByteArrayView frame, const CodecLimits &limits, Message *message,
         return false;
     case FrameReader::Item::End:
         if (error)
-            *error = ParseError{400, "empty frame", {}, {}, {}};
+            *error = ParseError{Status::Malformed, "empty frame", {}, {}, {}};
         return false;
     }
     Message extra;
     if (reader.next(extra, e) != FrameReader::Item::End) {
         if (error)
-            *error = ParseError{400, "more than one message in the frame", {}, {}, {}};
+            *error = ParseError{Status::Malformed, "more than one message in the frame", {}, {}, {}};
         return false;
     }
     if (message)
         *message = std::move(m);
     return true;
+}
+
+std::optional<qint64> parseTimeoutMs(QByteArrayView text)
+{
+    bool ok = false;
+    const qint64 value = text.toLongLong(&ok);
+    if (ok)
+        return value > 0 ? std::optional<qint64>(value) : std::nullopt;
+    const bool allDigits =
+        !text.isEmpty() && std::all_of(text.cbegin(), text.cend(), [](char c) { return c >= '0' && c <= '9'; });
+    if (allDigits)
+        return std::numeric_limits<qint64>::max();
+    return std::nullopt;
 }
 
 QByteArray quoteInReason(QByteArrayView text, qsizetype limit)

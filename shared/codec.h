@@ -8,6 +8,8 @@
 #include <QByteArray>
 #include <QByteArrayView>
 
+#include <optional>
+
 namespace Middleman {
 
 struct CodecLimits
@@ -83,6 +85,12 @@ QByteArray echoControlsReplaced(QByteArrayView value);
 // control characters replaced by '?', and at most `limit` bytes, cut where no UTF-8
 // sequence is split, followed by "..." when shortened.
 QByteArray quoteInReason(QByteArrayView text, qsizetype limit = 64);
+
+// A REQ's Timeout header (docs/protocol.md §4.3): milliseconds, a positive
+// number as QByteArray::toLongLong() reads it. Too many digits for 64 bits is
+// simply over any cap, so it reads as the largest value; anything else that
+// is not a positive number is nullopt.
+std::optional<qint64> parseTimeoutMs(QByteArrayView text);
 
 // Convenience for one-message frames, used by tests and tools: parses exactly one
 // message; false with `error` filled otherwise.

@@ -1,4 +1,5 @@
 #include "broker.h"
+#include "status.h"
 
 #include "clock.h"
 #include "coalescingsocket.h"
@@ -442,7 +443,7 @@ void Broker::onDisconnected(quint64 id)
         m_subscriptions.removeAll(id);
         // Section 4.3: the responder leaving answers its requests with 503; the
         // requester leaving drops its requests silently.
-        answerRequests(m_requests.takeByResponder(id), 503, "responder disconnected",
+        answerRequests(m_requests.takeByResponder(id), Status::Unavailable, "responder disconnected",
                        &m_stats.requestsResponderGone);
         m_stats.requestsOrphaned += quint64(m_requests.orphan(id));
         scheduleExpiry();
@@ -475,7 +476,7 @@ void Broker::closeSession(Session *session, WebSocket::CloseCode code, const QSt
     session->close(code, reason);
     // A closing responder answers nothing more: its requesters get their 503 now,
     // not only once the close handshake ends (section 4.3).
-    answerRequests(m_requests.takeByResponder(id), 503, "responder disconnected", &m_stats.requestsResponderGone);
+    answerRequests(m_requests.takeByResponder(id), Status::Unavailable, "responder disconnected", &m_stats.requestsResponderGone);
     scheduleExpiry();
     // A peer that never completes the close handshake (it may not be reading at
     // all) is cut off after the grace period.
@@ -529,7 +530,7 @@ void Broker::shutdown()
         server->close();
     m_pingTimer.stop();
     m_expiryTimer.stop();
-    answerRequests(m_requests.takeAll(), 503, "broker shutting down", &m_stats.requestsShutdown);
+    answerRequests(m_requests.takeAll(), Status::Unavailable, "broker shutting down", &m_stats.requestsShutdown);
     m_shutdownTimer.start(m_config.shutdownGraceMs + 500);
     // A close can disconnect synchronously; stopped() still only comes from the
     // event loop, after shutdown() has returned.
@@ -635,7 +636,7 @@ bool Broker::routeFrame(Session *session, const QByteArray &frame, bool binary, 
             if (parsed && message.command == Command::Res) {
                 ++m_stats.answersOverRate;
             } else {
-                refuseRate(session, parsed ? ParseError{429, {}, commandName(message.command).toByteArray(),
+                refuseRate(session, parsed ? ParseError{Status::LimitReached, {}, commandName(message.command).toByteArray(),
                                                         message.target, message.header(HeaderName::ReqId)}
                                            : error);
                 continue;
@@ -654,7 +655,7 @@ void Broker::refuseRate(Session *session, ParseError error)
     // Echoes what was read of the message, like any other ERR.
     const RoleLimits &limits = m_config.limits(session->role());
     ++m_stats.rateLimited;
-    error.status = 429;
+    error.status = Status::LimitReached;
     error.reason = "message rate limit exceeded (" + QByteArray::number(limits.maxMessagesPerSecond)
         + " per second, burst " + QByteArray::number(limits.messageBurst) + ")";
     sendError(session, error);
@@ -682,7 +683,7 @@ void Broker::handleSub(Session *session, const Message &message)
 {
     // Section 4.1: a client needs an ESUB grant covering the whole pattern.
     if (session->role() == Role::Client && !m_grants.covers(Command::Esub, message.target)) {
-        sendError(session, 403, "no ESUB grant covers " + message.target, message.command, message.target,
+        sendError(session, Status::NotAllowed, "no ESUB grant covers " + message.target, message.command, message.target,
                   message.header(HeaderName::ReqId));
         return;
     }
@@ -694,7 +695,7 @@ void Broker::handleSub(Session *session, const Message &message)
     case SubscriptionTable::AddResult::Exists:
         break; // repeating a SUB changes nothing
     case SubscriptionTable::AddResult::LimitReached:
-        sendError(session, 429,
+        sendError(session, Status::LimitReached,
                   "subscription limit reached (" + QByteArray::number(maxSubscriptions) + ")",
                   message.command, message.target, message.header(HeaderName::ReqId));
         break;
@@ -711,7 +712,7 @@ void Broker::handleUnsub(Session *session, const Message &message)
 void Broker::handlePub(Session *session, Message &message)
 {
     if (session->role() == Role::Client && !m_grants.allows(Command::Epub, message.target)) {
-        sendError(session, 403, "no EPUB grant for " + message.target, message.command, message.target,
+        sendError(session, Status::NotAllowed, "no EPUB grant for " + message.target, message.command, message.target,
                   message.header(HeaderName::ReqId));
         return;
     }
@@ -753,12 +754,12 @@ void Broker::handleReq(Session *session, Message &message)
 {
     const QByteArray reqId = message.header(HeaderName::ReqId);
     if (session->role() == Role::Client && !m_grants.allows(Command::Ereq, message.target)) {
-        sendError(session, 403, "no EREQ grant for " + message.target, message.command, message.target, reqId);
+        sendError(session, Status::NotAllowed, "no EREQ grant for " + message.target, message.command, message.target, reqId);
         return;
     }
     const int maxPending = m_config.limits(session->role()).maxPendingRequests;
     if (m_requests.pendingOf(session->id()) >= maxPending) {
-        sendError(session, 429, "pending request limit reached (" + QByteArray::number(maxPending) + ")",
+        sendError(session, Status::LimitReached, "pending request limit reached (" + QByteArray::number(maxPending) + ")",
                   message.command, message.target, reqId);
         return;
     }
@@ -766,59 +767,19 @@ void Broker::handleReq(Session *session, Message &message)
     qint64 timeoutMs = m_config.requestTimeoutMs;
     const QByteArray timeoutText = message.header(HeaderName::Timeout);
     if (!timeoutText.isNull()) {
-        bool ok = false;
-        qint64 value = timeoutText.toLongLong(&ok);
-        const bool allDigits = !timeoutText.isEmpty()
-            && std::all_of(timeoutText.cbegin(), timeoutText.cend(), [](char c) { return c >= '0' && c <= '9'; });
-        if (!ok && allDigits) {
-            ok = true; // too many digits for 64 bits: simply over the cap
-            value = std::numeric_limits<qint64>::max();
-        }
-        if (!ok || value <= 0) {
-            sendError(session, 400, "invalid Timeout '" + quoteInReason(timeoutText, 32) + "'", message.command,
-                      message.target, reqId);
+        const std::optional<qint64> asked = parseTimeoutMs(timeoutText);
+        if (!asked) {
+            sendError(session, Status::Malformed, "invalid Timeout '" + quoteInReason(timeoutText, 32) + "'",
+                      message.command, message.target, reqId);
             return;
         }
-        timeoutMs = qMin<qint64>(value, m_config.maxRequestTimeoutMs);
+        timeoutMs = qMin<qint64>(*asked, m_config.maxRequestTimeoutMs);
     }
-
-    // Least outstanding first; ties in turn, per target: of the least loaded,
-    // in id order, the first after the one chosen last time, else the first.
-    // One hash of the target when it was seen before (hashing QByteArray keys
-    // was a few percent of the broker's time at full request load).
-    auto lastIt = m_lastResponder.find(message.target);
-    const quint64 last = lastIt == m_lastResponder.end() ? 0 : *lastIt;
-    const QList<quint64> ids = m_subscriptions.match(message.target);
-    int fewest = std::numeric_limits<int>::max();
-    Session *firstTied = nullptr;
-    Session *nextInTurn = nullptr;
-    for (const quint64 id : ids) {
-        Session *candidate = openSession(id);
-        if (!candidate || candidate->role() != Role::Service)
-            continue;
-        const int load = m_requests.outstanding(id);
-        if (load < fewest) {
-            fewest = load;
-            firstTied = candidate;
-            nextInTurn = nullptr;
-        } else if (load > fewest) {
-            continue;
-        }
-        if (!nextInTurn && id > last)
-            nextInTurn = candidate;
-    }
-    if (!firstTied) {
+    Session *chosen = chooseResponder(message.target);
+    if (!chosen) {
         ++m_stats.requestsNoResponder;
-        sendStatus(session->id(), message.target, reqId, 503, "no responder for " + message.target);
+        sendStatus(session->id(), message.target, reqId, Status::Unavailable, "no responder for " + message.target);
         return;
-    }
-    Session *chosen = nextInTurn ? nextInTurn : firstTied;
-    if (lastIt != m_lastResponder.end()) {
-        *lastIt = chosen->id();
-    } else {
-        if (m_lastResponder.size() >= kRoundRobinCapacity)
-            m_lastResponder.clear();
-        m_lastResponder.insert(message.target, chosen->id());
     }
 
     const QByteArray token =
@@ -838,18 +799,57 @@ void Broker::handleReq(Session *session, Message &message)
         Q_EMIT messageRouted(session->id(), Command::Req, message.target, 1);
 }
 
+Session *Broker::chooseResponder(const QByteArray &target)
+{
+    // Least outstanding first; ties in turn, per target: of the least loaded,
+    // in id order, the first after the one chosen last time, else the first.
+    // One hash of the target when it was seen before (hashing QByteArray keys
+    // is a few percent of the broker's time at full request load).
+    auto lastIt = m_lastResponder.find(target);
+    const quint64 last = lastIt == m_lastResponder.end() ? 0 : *lastIt;
+    int fewest = std::numeric_limits<int>::max();
+    Session *firstTied = nullptr;
+    Session *nextInTurn = nullptr;
+    for (const quint64 id : m_subscriptions.match(target)) {
+        Session *candidate = openSession(id);
+        if (!candidate || candidate->role() != Role::Service)
+            continue;
+        const int load = m_requests.outstanding(id);
+        if (load < fewest) {
+            fewest = load;
+            firstTied = candidate;
+            nextInTurn = nullptr;
+        } else if (load > fewest) {
+            continue;
+        }
+        if (!nextInTurn && id > last)
+            nextInTurn = candidate;
+    }
+    if (!firstTied)
+        return nullptr;
+    Session *chosen = nextInTurn ? nextInTurn : firstTied;
+    if (lastIt != m_lastResponder.end()) {
+        *lastIt = chosen->id();
+    } else {
+        if (m_lastResponder.size() >= kRoundRobinCapacity)
+            m_lastResponder.clear();
+        m_lastResponder.insert(target, chosen->id());
+    }
+    return chosen;
+}
+
 void Broker::handleRes(Session *session, Message &message)
 {
     const QByteArray reqId = message.header(HeaderName::ReqId);
     if (session->role() != Role::Service) {
-        sendError(session, 403, "only services answer requests", message.command, message.target, reqId);
+        sendError(session, Status::NotAllowed, "only services answer requests", message.command, message.target, reqId);
         return;
     }
     // Section 4.4: only the connection the request went to may answer, once.
     const PendingRequest *pending = m_requests.find(reqId);
     if (!pending || pending->responder != session->id()) {
         ++m_stats.responsesUnknown;
-        sendError(session, 404, "unknown request " + quoteInReason(reqId), message.command, message.target, reqId);
+        sendError(session, Status::UnknownRequest, "unknown request " + quoteInReason(reqId), message.command, message.target, reqId);
         return;
     }
     const PendingRequest request = *m_requests.take(reqId);
@@ -866,7 +866,7 @@ void Broker::handleRes(Session *session, Message &message)
     deliver(requester, OutFrame::fromMixedBytes(serialize(message), message.binary));
     bool ok = false;
     const int status = message.header(HeaderName::Status).toInt(&ok);
-    Q_EMIT requestFinished(request.token, ok ? status : 200);
+    Q_EMIT requestFinished(request.token, ok ? status : Status::Ok);
     if (isSignalConnected(QMetaMethod::fromSignal(&Broker::messageRouted)))
         Q_EMIT messageRouted(session->id(), Command::Res, message.target, 1);
 }
@@ -875,7 +875,7 @@ void Broker::handleGrant(Session *session, const Message &message)
 {
     // Section 4.5: grants come from services only.
     if (session->role() != Role::Service) {
-        sendError(session, 403, "only services grant", message.command, message.target,
+        sendError(session, Status::NotAllowed, "only services grant", message.command, message.target,
                   message.header(HeaderName::ReqId));
         return;
     }
@@ -893,20 +893,20 @@ void Broker::handleOpt(Session *session, const Message &message)
         if (headerNameEquals(header.name, HeaderName::Batch)) {
             const QByteArray value = header.value.toLower();
             if (value != "on" && value != "off") {
-                sendError(session, 400, "Batch must be on or off", message.command, message.target,
+                sendError(session, Status::Malformed, "Batch must be on or off", message.command, message.target,
                           message.header(HeaderName::ReqId));
                 return;
             }
             batch = value == "on";
             continue;
         }
-        sendError(session, 400, "unknown option '" + quoteInReason(header.name) + "'", message.command,
+        sendError(session, Status::Malformed, "unknown option '" + quoteInReason(header.name) + "'", message.command,
                   message.target, message.header(HeaderName::ReqId));
         return;
     }
     if (batch)
         session->setBatching(*batch);
-    sendStatus(session->id(), message.target, message.header(HeaderName::ReqId), 200, QByteArray());
+    sendStatus(session->id(), message.target, message.header(HeaderName::ReqId), Status::Ok, QByteArray());
 }
 
 // --- Requests --------------------------------------------------------------
@@ -930,7 +930,7 @@ void Broker::onExpiry()
     for (const PendingRequest &request : std::as_const(expired)) {
         const QByteArray reason =
             "request timed out after " + QByteArray::number(request.deadlineMs - request.startedMs) + " ms";
-        answerRequests({request}, 504, reason, &m_stats.requestsTimedOut);
+        answerRequests({request}, Status::TimedOut, reason, &m_stats.requestsTimedOut);
     }
     scheduleExpiry();
 }
@@ -1034,9 +1034,9 @@ void Broker::sendError(Session *session, const ParseError &error)
         err.headers.append(Header{HeaderName::Command.toByteArray(), error.command});
     err.body = error.reason;
     ++m_stats.errorsSent;
-    if (error.status == 413)
+    if (error.status == Status::TooLarge)
         ++m_stats.messagesTooLarge;
-    else if (error.status == 429)
+    else if (error.status == Status::LimitReached)
         ++m_stats.limitRefusals;
     if (tracing())
         trace(session->id(), TraceEvent::Direction::Out, err);
@@ -1081,7 +1081,7 @@ void Broker::revokeUncoveredSubscriptions()
             m_subscriptions.remove(session->id(), pattern);
             ++m_stats.subscriptionsRevoked;
             if (session->state() == Session::State::Open)
-                sendError(session, 403, "the grant for this subscription was withdrawn", Command::Sub, pattern,
+                sendError(session, Status::NotAllowed, "the grant for this subscription was withdrawn", Command::Sub, pattern,
                           QByteArray());
             Q_EMIT subscriptionRemoved(session->id(), pattern);
         }

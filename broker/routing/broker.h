@@ -131,6 +131,9 @@ private:
     void handleUnsub(Session *session, const Message &message);
     void handlePub(Session *session, Message &message);
     void handleReq(Session *session, Message &message);
+    // The open service subscribed to `target` with the fewest outstanding
+    // requests, ties taken in turn (section 4.3); nullptr when there is none.
+    Session *chooseResponder(const QByteArray &target);
     void handleRes(Session *session, Message &message);
     void handleGrant(Session *session, const Message &message);
     void handleOpt(Session *session, const Message &message);

@@ -6,6 +6,8 @@
 
 #include <QTest>
 
+#include <limits>
+
 using namespace Middleman;
 
 namespace Middleman {
@@ -124,6 +126,8 @@ private Q_SLOTS:
     void parseOne();
     void quoteInReason_data();
     void quoteInReason();
+    void timeoutHeader_data();
+    void timeoutHeader();
 };
 
 void tst_Codec::commandNames_data()
@@ -977,6 +981,37 @@ void tst_Codec::parseOne()
     // Null out-parameters are allowed.
     QVERIFY(Middleman::parseOne(QByteArrayLiteral("SUB a\n.\n"), CodecLimits(), nullptr, nullptr));
     QVERIFY(!Middleman::parseOne(QByteArrayLiteral("FOO a\n.\n"), CodecLimits(), nullptr, nullptr));
+}
+
+// docs/protocol.md §10, decision 11: a positive whole number of
+// milliseconds; too large for 64 bits reads as the largest (then capped).
+void tst_Codec::timeoutHeader_data()
+{
+    QTest::addColumn<QByteArray>("text");
+    QTest::addColumn<qint64>("expected"); // -1: invalid
+
+    QTest::addRow("one") << QByteArray("1") << qint64(1);
+    QTest::addRow("seconds") << QByteArray("2000") << qint64(2000);
+    QTest::addRow("largest") << QByteArray("9223372036854775807") << std::numeric_limits<qint64>::max();
+    QTest::addRow("past 64 bits") << QByteArray("99999999999999999999999") << std::numeric_limits<qint64>::max();
+    QTest::addRow("zero") << QByteArray("0") << qint64(-1);
+    QTest::addRow("negative") << QByteArray("-5") << qint64(-1);
+    QTest::addRow("empty") << QByteArray("") << qint64(-1);
+    QTest::addRow("word") << QByteArray("soon") << qint64(-1);
+    QTest::addRow("unit") << QByteArray("5s") << qint64(-1);
+    QTest::addRow("fraction") << QByteArray("1.5") << qint64(-1);
+    QTest::addRow("negative past 64 bits") << QByteArray("-99999999999999999999999") << qint64(-1);
+}
+
+void tst_Codec::timeoutHeader()
+{
+    QFETCH(QByteArray, text);
+    QFETCH(qint64, expected);
+    const std::optional<qint64> parsed = parseTimeoutMs(text);
+    if (expected < 0)
+        QVERIFY2(!parsed, qPrintable(QString::number(parsed.value_or(0))));
+    else
+        QCOMPARE(parsed, std::optional<qint64>(expected));
 }
 
 void tst_Codec::quoteInReason_data()
