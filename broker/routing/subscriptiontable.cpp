@@ -1,7 +1,5 @@
 #include "subscriptiontable.h"
 
-#include "target.h"
-
 #include <algorithm>
 
 namespace Middleman {
@@ -9,9 +7,6 @@ namespace Middleman {
 namespace {
 // Enough for the hot targets of a busy broker; cleared whole when full.
 constexpr qsizetype kCacheCapacity = 4096;
-// A connection leaving with more wildcard patterns than this clears the whole
-// cache: one pass over the cache per pattern would cost more than refilling it.
-constexpr qsizetype kMaxWildcardsForgotten = 8;
 }
 
 SubscriptionTable::AddResult SubscriptionTable::add(quint64 connection, const QByteArray &pattern, int limit)
@@ -45,17 +40,10 @@ bool SubscriptionTable::remove(quint64 connection, const QByteArray &pattern)
 void SubscriptionTable::removeAll(quint64 connection)
 {
     const QSet<QByteArray> patterns = m_byConnection.take(connection);
-    qsizetype wildcards = 0;
     for (const QByteArray &pattern : patterns) {
         m_tree.remove(pattern, connection);
-        wildcards += Target::hasWildcard(pattern) ? 1 : 0;
-    }
-    if (wildcards > kMaxWildcardsForgotten) {
-        m_cache.clear();
-        return;
-    }
-    for (const QByteArray &pattern : patterns)
         forget(pattern);
+    }
 }
 
 QList<quint64> SubscriptionTable::match(const QByteArray &literal) const
@@ -67,9 +55,12 @@ QList<quint64> SubscriptionTable::match(const QByteArray &literal) const
     m_tree.match(literal, [&ids](quint64 id) { ids.append(id); });
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    if (m_cache.size() >= kCacheCapacity)
+    if (m_cache.size() >= kCacheCapacity) {
         m_cache.clear();
+        m_cachedTargets.clear();
+    }
     m_cache.insert(literal, ids);
+    m_cachedTargets.insert(literal);
     return ids;
 }
 
@@ -92,13 +83,9 @@ bool SubscriptionTable::isCached(const QByteArray &literal) const
 
 void SubscriptionTable::forget(const QByteArray &pattern) const
 {
-    // A literal pattern changes one target's answer; a wildcard, those of the
-    // cached targets it matches. The rest stay cached.
-    if (!Target::hasWildcard(pattern)) {
-        m_cache.remove(pattern);
-        return;
-    }
-    m_cache.removeIf([&pattern](decltype(m_cache)::iterator entry) { return Target::matches(pattern, entry.key()); });
+    // The cached targets the pattern matches, found by walking only the
+    // branches it reaches; the rest stay cached.
+    m_cachedTargets.takeMatching(pattern, [this](const QByteArray &target) { m_cache.remove(target); });
 }
 
 } // namespace Middleman

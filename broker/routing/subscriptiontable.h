@@ -3,6 +3,7 @@
 // for delivery. Plain class; lives on the broker's thread.
 
 #include "patterntree.h"
+#include "targettrie.h"
 
 #include <QByteArray>
 #include <QHash>
@@ -38,6 +39,7 @@ private:
     PatternTree<quint64> m_tree;
     QHash<quint64, QSet<QByteArray>> m_byConnection;
     mutable QHash<QByteArray, QList<quint64>> m_cache;
+    mutable TargetTrie m_cachedTargets; // the keys of m_cache, by token
 };
 
 } // namespace Middleman

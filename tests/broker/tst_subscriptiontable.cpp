@@ -2,6 +2,7 @@
 // and who gets a PUB (4.2: each connection at most once).
 
 #include "subscriptiontable.h"
+#include "targettrie.h"
 #include "target.h"
 
 #include <QRandomGenerator>
@@ -46,6 +47,7 @@ private Q_SLOTS:
     void cacheKeepsWhatAChangeCannotReach();
     void cacheKeepsWhatALeavingConnectionCannotReach();
     void cacheUnderChurn();
+    void targetTrieTakesWhatMatches();
     void patternsOf();
     void countOfAndSize();
 };
@@ -289,14 +291,17 @@ void tst_SubscriptionTable::cacheKeepsWhatALeavingConnectionCannotReach()
     QVERIFY(!table.isCached("chat.room") && !table.isCached("x.y"));
     QVERIFY(table.isCached("news.today") && table.isCached("other"));
 
-    // Past a few wildcard patterns the whole cache goes (kMaxWildcardsForgotten).
-    for (int i = 0; i < 9; ++i)
+    // However many patterns leave, only what they match goes.
+    for (int i = 0; i < 100; ++i)
         table.add(3, QByteArrayLiteral("w") + QByteArray::number(i) + QByteArrayLiteral(".*"), kNoLimit);
+    table.add(3, QByteArrayLiteral("*.today"), kNoLimit);
     table.match(QByteArrayLiteral("news.today"));
-    table.match(QByteArrayLiteral("other"));
+    table.match(QByteArrayLiteral("w7.x"));
     table.removeAll(3);
-    QVERIFY(!table.isCached("news.today") && !table.isCached("other"));
+    QVERIFY(!table.isCached("news.today") && !table.isCached("w7.x"));
+    QVERIFY(table.isCached("other"));
     QCOMPARE(table.match(QByteArrayLiteral("news.today")), (Ids{2}));
+    QVERIFY(table.match(QByteArrayLiteral("w7.x")).isEmpty());
 }
 
 // Random SUB, UNSUB and leaving connections between matches, each answer
@@ -339,6 +344,35 @@ void tst_SubscriptionTable::cacheUnderChurn()
             QCOMPARE(table.match(literal), expected);
         }
         }
+    }
+}
+
+// Every pattern against every stored target: what the walk takes is what
+// Target::matches() says, each once, and the rest stay.
+void tst_SubscriptionTable::targetTrieTakesWhatMatches()
+{
+    const QList<QByteArray> targets{"a", "b", "a.b", "a.c", "b.b", "a.b.c", "a.b.c.d", "b.x.c", "c", "ab", "a.bb"};
+    const QList<QByteArray> patterns{"a", "a.b", "a.*", "a.>", "*.b", "*", ">", "a.b.c", "*.*.c", "b.>",
+                                     "*.>", "a.*.c", "a.*.>", "x", "x.>", "ab.*"};
+    for (const QByteArray &pattern : patterns) {
+        TargetTrie trie;
+        for (const QByteArray &target : targets)
+            trie.insert(target);
+        QList<QByteArray> taken;
+        trie.takeMatching(pattern, [&taken](const QByteArray &target) { taken.append(target); });
+        QList<QByteArray> expected;
+        for (const QByteArray &target : targets) {
+            if (Target::matches(pattern, target))
+                expected.append(target);
+        }
+        std::sort(taken.begin(), taken.end());
+        std::sort(expected.begin(), expected.end());
+        QCOMPARE(taken, expected);
+        // Taken once: the same walk again finds nothing; the others remain.
+        trie.takeMatching(pattern, [&](const QByteArray &target) { QFAIL(target.constData()); });
+        QList<QByteArray> left;
+        trie.takeMatching(">", [&left](const QByteArray &target) { left.append(target); });
+        QCOMPARE(left.size() + taken.size(), targets.size());
     }
 }
 
